@@ -1,0 +1,356 @@
+"""The configuration file: a TOML document validated by pydantic models.
+
+Every section rejects unknown keys, and every problem is reported at once, each with its
+key path (``pbx.url: ...``), so an integrator fixes a file in one pass. Secrets (passwords,
+tokens, keys) may be written inline, read from a file (``<key>_file``) or from an
+environment variable (``<key>_env``); placeholder values are refused outside the demo.
+
+Each PMS adapter validates its own section (``[adapters.<name>]``) with the model its class
+declares; ``load_settings`` collects those errors together with the core ones.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# Values shipped in examples; a real site must replace them.
+PLACEHOLDER_SECRETS = frozenset({"", "...", "changeme", "change-me", "password", "secret", "xxx"})
+
+CONFIG_ENV = "PMSBRIDGE_CONFIG"
+
+
+class ConfigError(Exception):
+    """Raised when a configuration file cannot be read or is not valid.
+
+    ``problems`` holds one sentence per problem, each starting with its key path.
+    """
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def resolve_secrets(values: Any, *names: str) -> Any:
+    """Fill ``name`` from ``name_file`` or ``name_env`` when the inline value is absent.
+
+    Used in "before" validators so that the secret fields themselves stay plain
+    ``SecretStr`` and nothing else has to know where a secret came from.
+    """
+    if not isinstance(values, dict):
+        return values
+    values = dict(values)
+    for name in names:
+        sources = [key for key in (name, f"{name}_file", f"{name}_env") if values.get(key) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"give only one of {', '.join(sources)}")
+        file_key, env_key = f"{name}_file", f"{name}_env"
+        if file_key in values:
+            path = Path(values.pop(file_key))
+            try:
+                values[name] = path.read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise ValueError(f"{file_key}: cannot read {path} ({err.strerror or err})") from None
+        elif env_key in values:
+            variable = values.pop(env_key)
+            if variable not in os.environ:
+                raise ValueError(f"{env_key}: the environment variable {variable} is not set")
+            values[name] = os.environ[variable]
+    return values
+
+
+def is_placeholder(secret: SecretStr | None) -> bool:
+    return secret is not None and secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
+
+
+class BridgeSettings(Section):
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger; default: SQLite ledger.db in state_dir",
+    )
+    state_dir: Path = Path("/var/lib/pmsbridge")
+    timezone: str = "UTC"
+    demo: bool = Field(default=False, description="set by `pmsbridge demo`; allows placeholder secrets")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("use sqlite:////path/to/ledger.db or postgresql+psycopg://user@host/db")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'ledger.db'}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PbxSettings(Section):
+    url: str = Field(description="base URL of the PBX web server, e.g. https://192.0.2.10:8089")
+    username: str = Field(min_length=1, description="the HTTPS API user")
+    password: SecretStr
+    pms_username: str = Field(min_length=1, description="the PMS API user (pmsapi token)")
+    pms_password: SecretStr
+    api_version: str = "1.0"
+    tls_fingerprint: str | None = Field(default=None, description="sha256:<hex> of the PBX certificate")
+    ca_file: Path | None = None
+    verify: bool = True
+    legacy_tls: bool = Field(
+        default=False, description="accept the weak DH parameters of old firmware (lowers OpenSSL's security level)"
+    )
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    session_lifetime: float = Field(
+        default=540.0, gt=0, description="seconds before the PBX's 10-minute cookie expiry at which to log in again"
+    )
+    pmsapi_format: Literal["xml", "json"] = "xml"
+    move_destination_element: Literal["d_room", "r_room"] = "d_room"
+    name_ascii: bool = Field(default=False, description="transliterate guest names to ASCII (old firmware)")
+    name_max_length: int = Field(default=0, ge=0, description="cut guest names to this length; 0 = no limit")
+    report_url: str | None = Field(default=None, description="where the PBX sends its event reports (login url)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, values: Any) -> Any:
+        return resolve_secrets(values, "password", "pms_password")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"{value!r} is not an https:// URL with a host (the PBX API is HTTPS only)")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        return value.rstrip("/")
+
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digest = value.lower().removeprefix("sha256:").replace(":", "")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError("expected sha256: followed by 64 hex digits (see `pmsbridge pbx fingerprint`)")
+        return "sha256:" + digest
+
+    @model_validator(mode="after")
+    def _one_trust_source(self) -> PbxSettings:
+        chosen = [name for name, on in (("tls_fingerprint", self.tls_fingerprint), ("ca_file", self.ca_file)) if on]
+        if len(chosen) > 1:
+            raise ValueError("give either tls_fingerprint or ca_file, not both")
+        if chosen and not self.verify:
+            raise ValueError(f"verify = false contradicts {chosen[0]}; remove one of them")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file: {self.ca_file} does not exist")
+        return self
+
+
+class RoomsSettings(Section):
+    extension_template: str = Field(default="{room}", description='e.g. "1{room}"')
+    map: dict[str, str] = Field(default_factory=dict, description="room -> extension overrides")
+    map_file: Path | None = Field(default=None, description="CSV with columns room,extension")
+    shared_room_name: Literal["first", "primary"] = "first"
+    default_stay_nights: int = Field(default=1, ge=1, description="departure when the PMS sends none")
+    default_departure_time: str = Field(default="12:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    default_cos: int = Field(default=3, ge=1, le=4, description="class of service for a check-in that names none")
+
+    @field_validator("extension_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{room}" not in value:
+            raise ValueError('must contain {room}, e.g. "1{room}"')
+        try:
+            value.format(room="101")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only the placeholder {room} is allowed") from None
+        return value
+
+    @field_validator("map_file")
+    @classmethod
+    def _map_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} does not exist")
+        return value
+
+
+class DispatcherSettings(Section):
+    max_in_flight: int = Field(default=1, ge=1, le=8, description="PBX requests at once (an embedded box)")
+    min_interval_ms: int = Field(default=0, ge=0, description="pause between two PBX requests")
+    retry_budget_hours: float = Field(default=24.0, gt=0, description="transient failures go dead after this")
+    backoff_initial_seconds: float = Field(default=2.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    retention_days: int = Field(default=30, ge=1, description="delivered rows older than this are pruned")
+
+
+class WebSettings(Section):
+    listen: str = "127.0.0.1:8080"
+    secret_key: SecretStr | None = Field(default=None, description="signs sessions; default: generated in state_dir")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, values: Any) -> Any:
+        return resolve_secrets(values, "secret_key")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class Settings(Section):
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    pbx: PbxSettings
+    rooms: RoomsSettings = Field(default_factory=RoomsSettings)
+    dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Validated adapter sections, filled by load_settings (name -> the adapter's model).
+    adapter_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> Settings:
+        if self.bridge.demo:
+            return self
+        for key, secret in (
+            ("pbx.password", self.pbx.password),
+            ("pbx.pms_password", self.pbx.pms_password),
+            ("web.secret_key", self.web.secret_key),
+        ):
+            if is_placeholder(secret):
+                raise ValueError(f"{key} is a placeholder; set the real secret (inline, {key}_file or {key}_env)")
+        return self
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    """An adapter class registered under the ``pmsbridge.adapters`` entry point group."""
+
+    name: str
+    target: str
+
+    def load(self) -> type:
+        from importlib.metadata import EntryPoint
+
+        return EntryPoint(self.name, self.target, "pmsbridge.adapters").load()
+
+
+def registered_adapters() -> dict[str, AdapterEntry]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: AdapterEntry(ep.name, ep.value) for ep in entry_points(group="pmsbridge.adapters")}
+
+
+def describe_error(error: dict[str, Any], prefix: tuple[Any, ...] = ()) -> str:
+    """One sentence for a pydantic error, starting with the dotted key path."""
+    location = [str(part) for part in (*prefix, *error["loc"]) if part not in ("__root__",)]
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling and section)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{'.'.join(location) or '(top level)'}: {message}"
+
+
+def _validate_adapters(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    known = registered_adapters()
+    for name, section in settings.adapters.items():
+        if not isinstance(section, dict):
+            problems.append(f"adapters.{name}: expected a table [adapters.{name}]")
+            continue
+        entry = known.get(name)
+        if entry is None:
+            problems.append(f"adapters.{name}: no adapter of that name is installed (known: {', '.join(sorted(known))})")
+            continue
+        try:
+            model = entry.load().config_model
+        except Exception as err:  # a broken plugin must not hide the other problems
+            problems.append(f"adapters.{name}: the adapter cannot be loaded ({err})")
+            continue
+        try:
+            settings.adapter_settings[name] = model.model_validate(section, context={"settings": settings})
+        except ValidationError as err:
+            problems.extend(describe_error(e, ("adapters", name)) for e in err.errors())
+    return problems
+
+
+def parse_settings(document: dict[str, Any]) -> Settings:
+    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as err:
+        problems = [describe_error(e) for e in err.errors()]
+        raise ConfigError(problems) from None
+    problems = _validate_adapters(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def load_settings(path: str | os.PathLike[str] | None) -> Settings:
+    """Read and validate the configuration file (or the one named by PMSBRIDGE_CONFIG)."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError([f"no configuration file: pass --config FILE or set {CONFIG_ENV}"])
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot be read ({err.strerror})"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{path}: not valid TOML ({err})"]) from None
+    return parse_settings(document)
