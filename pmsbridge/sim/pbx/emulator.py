@@ -1,0 +1,205 @@
+"""The FCM630A emulator: a real HTTPS server on a thread, with live state and switchable faults.
+
+::
+
+    with PbxEmulator(EmulatorOptions(rooms=20, extension_template="1{room}")) as emu:
+        requests.post(emu.url + "/api", json={...}, verify=emu.cert_path)
+        emu.set_faults(http_500=True)
+        assert emu.counters()["pmsapi:checkin"] == 1
+
+:meth:`PbxEmulator.start` returns once the server is listening; :meth:`PbxEmulator.stop`
+closes open connections and joins every thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import ssl
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from pmsbridge.sim.pbx.actions import ApiOutcome, ApiService, InspectedRequest
+from pmsbridge.sim.pbx.auth import Authenticator
+from pmsbridge.sim.pbx.certificate import load_or_create_certificate
+from pmsbridge.sim.pbx.control import handle_control
+from pmsbridge.sim.pbx.options import EmulatorOptions, Faults
+from pmsbridge.sim.pbx.ratelimit import RateLimiter
+from pmsbridge.sim.pbx.server import EmulatorHTTPServer
+from pmsbridge.sim.pbx.state import PbxState
+
+log = logging.getLogger(__name__)
+
+REQUEST_LOG_SIZE = 10_000
+
+
+class RequestRecord(NamedTuple):
+    """One ``/api`` request: when it arrived (``time.monotonic()``), its action, its pmsapi
+    operation (or ``None``), and its status: the API status code, or the name of the fault
+    that answered instead ("down", "dropped", "http_500")."""
+
+    time: float
+    action: str | None
+    operation: str | None
+    status: int | str
+
+
+class PbxEmulator:
+    """An emulated FCM630A; see the module docstring."""
+
+    def __init__(self, options: EmulatorOptions | None = None):
+        self.options = options or EmulatorOptions()
+        self.state = PbxState(self.options.room_extensions())
+        self._faults = Faults()
+        self._faults_lock = threading.Lock()
+        self._auth = Authenticator(self.options)
+        limiter = RateLimiter(self.options.rate_limit) if self.options.rate_limit is not None else None
+        self._api = ApiService(self.options, self.state, self._auth, lambda: self._faults, limiter)
+        self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._requests_lock = threading.Lock()
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._temporary_dir: Path | None = None
+        self._port: int | None = None
+        self.cert_path: Path | None = None
+        self.key_path: Path | None = None
+        self.fingerprint: str | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> PbxEmulator:
+        """Generate (or reuse) the certificate, bind, and serve on a thread; returns when listening."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        directory = self.options.state_dir
+        if directory is None:
+            self._temporary_dir = directory = Path(tempfile.mkdtemp(prefix="pbx-emulator-"))
+        certificate = load_or_create_certificate(Path(directory), self.options.host)
+        self.cert_path, self.key_path, self.fingerprint = (
+            certificate.cert_path, certificate.key_path, certificate.fingerprint)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate.cert_path, certificate.key_path)
+        try:
+            server = EmulatorHTTPServer((self.options.host, self.options.port), context, self)
+        except OSError:
+            self._remove_temporary_dir()
+            raise
+        self._port = server.server_address[1]
+        serving = threading.Event()
+
+        def serve() -> None:
+            serving.set()
+            # stop() waits up to one poll interval for the loop to notice.
+            server.serve_forever(poll_interval=0.05)
+
+        self._server = server
+        self._thread = threading.Thread(target=serve, name=f"pbx-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        serving.wait()
+        log.info("FCM630A emulator listening on %s (%d rooms)", self.url, len(self.state.rooms))
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, join the threads; safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+        self._server = self._thread = None
+        self._remove_temporary_dir()
+        log.info("FCM630A emulator stopped")
+
+    def _remove_temporary_dir(self) -> None:
+        if self._temporary_dir is not None:
+            shutil.rmtree(self._temporary_dir, ignore_errors=True)
+            self._temporary_dir = None
+
+    def __enter__(self) -> PbxEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    # -- where it is -----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port it listens (or, after stop, listened) on."""
+        if self._port is None:
+            raise RuntimeError("the emulator has not been started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``https://host:port`` (127.0.0.1 when listening on every address)."""
+        host = self.options.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.port}"
+
+    # -- faults ----------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    def set_faults(self, **changes: Any) -> Faults:
+        """Change some faults (``latency``, ``drop_connections``, ``http_500``, ``down``,
+        ``apply_blocked``); the others stay. ValueError for an unknown name or a bad value."""
+        with self._faults_lock:
+            self._faults = self._faults.with_changes(**changes)
+            faults = self._faults
+        log.info("faults now %s", faults)
+        return faults
+
+    def clear_faults(self) -> Faults:
+        with self._faults_lock:
+            self._faults = Faults()
+        return self._faults
+
+    # -- what happened ---------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """Operation -> number of successful requests, e.g. {"login": 1, "pmsapi:checkin": 3}."""
+        return self.state.counters()
+
+    def reset_counters(self) -> None:
+        self.state.reset_counters()
+
+    @property
+    def requests_log(self) -> list[RequestRecord]:
+        """The last 10,000 ``/api`` requests, oldest first."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def expire_cookies(self) -> None:
+        """Invalidate every cookie: the next request of each client answers -6."""
+        self._auth.expire_cookies()
+
+    # -- called by the server --------------------------------------------------------------
+
+    def answer_api(self, inspected: InspectedRequest, client_ip: str) -> ApiOutcome:
+        return self._api.handle(inspected, client_ip)
+
+    def record_request(self, received: float, action: str | None, operation: str | None,
+                       status: int | str) -> None:
+        with self._requests_lock:
+            self._requests.append(RequestRecord(received, action, operation, status))
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        return handle_control(self, method, path, body)
