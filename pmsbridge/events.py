@@ -5,8 +5,10 @@ PMS protocol. Every event carries
 
 - ``source``: who sent it (``fias``, ``webhook:apaleo``, ``csv``, ``frontdesk``...);
 - ``source_key``: the source's own identifier for this message where it has one, used
-  with ``source`` to recognise a repeat (a PMS resending after a link hiccup); ``None``
-  when the source has no identifier, in which case the ledger derives one from the raw input;
+  with ``source`` to recognise a repeat (a webhook delivered twice); ``None`` when the
+  source has none (FIAS records carry no message id, and the same bytes may legitimately
+  come twice: DND on, off, on). Repeats without a key are made harmless by the room state
+  machine, which turns a repeated check-in into an update or nothing;
 - ``room``: the room number as the PMS writes it (a string: leading zeros are data);
 - ``occurred_at``: when it happened at the source, timezone-aware.
 
@@ -31,6 +33,8 @@ def utcnow() -> datetime:
 
 
 RoomNumber = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]*$")]
+# Events about the whole hotel (a resync's start and end) name every room: "*".
+AllRooms = Annotated[str, Field(pattern=r"^\*$")]
 
 
 class Guest(BaseModel):
@@ -154,7 +158,7 @@ class ResyncStart(EventBase):
     """The PMS starts sending its full in-house list (FIAS DS, a snapshot file)."""
 
     kind: Literal["resync_start"] = "resync_start"
-    room: RoomNumber = "*"
+    room: AllRooms = "*"
 
 
 class ResyncRecord(EventBase):
@@ -168,7 +172,7 @@ class ResyncEnd(EventBase):
     """The in-house list is complete: rooms not resent are vacant."""
 
     kind: Literal["resync_end"] = "resync_end"
-    room: RoomNumber = "*"
+    room: AllRooms = "*"
 
 
 Event = Annotated[

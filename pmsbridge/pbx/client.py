@@ -430,14 +430,16 @@ class PbxClient:
             raise PbxUnreachable(
                 f"the PBX at {url} did not answer {action} within {self._settings.read_timeout:g} s (pbx.read_timeout)",
                 action=action,
+                maybe_applied=True,
             ) from err
         except requests.exceptions.RequestException as err:
             reason = describe_os_error(err)
-            if any(isinstance(item, ProtocolError) for item in exception_chain(err)):
+            dropped = any(isinstance(item, ProtocolError) for item in exception_chain(err))
+            if dropped:
                 message = f"the PBX at {url} dropped the connection during {action} ({reason})"
             else:
                 message = f"cannot connect to the PBX at {url} (pbx.url): {reason}"
-            raise PbxUnreachable(message, action=action) from err
+            raise PbxUnreachable(message, action=action, maybe_applied=dropped) from err
         finally:
             if self._observer is not None:
                 self._observer(action, time.monotonic() - started)
@@ -447,6 +449,7 @@ class PbxClient:
                 f"the PBX at {url} answered {action} with HTTP {reply.status_code} {reply.reason}; it may be "
                 f"restarting or overloaded",
                 action=action,
+                maybe_applied=True,
             )
         if reply.status_code != 200:
             raise PbxProtocolError(
@@ -460,6 +463,7 @@ class PbxClient:
             raise PbxProtocolError(
                 f"the server at {url} answered {action} with something that is not JSON; check pbx.url",
                 action=action,
+                maybe_applied=True,
             ) from err
         if not isinstance(body, dict):
             raise PbxProtocolError(f"the PBX answered {action} with JSON that is not an object", action=action)

@@ -36,6 +36,8 @@ class PbxError(Exception):
     ``permanent`` is True when repeating the same request cannot succeed without someone
     changing the configuration or the request; the dispatcher dead-letters those and
     retries the others, waiting at least ``retry_after`` seconds when it is set.
+    ``maybe_applied`` is True when the request was sent but its answer was lost (a read
+    timeout, a dropped connection, an HTTP 500): the PBX may have carried it out.
     """
 
     permanent: bool = False
@@ -48,12 +50,14 @@ class PbxError(Exception):
         action: str | None = None,
         detail: str | None = None,
         retry_after: float | None = None,
+        maybe_applied: bool = False,
     ):
         super().__init__(message)
         self.status = status
         self.action = action
         self.detail = detail
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 class PbxUnreachable(PbxError):

@@ -1,0 +1,110 @@
+"""Shared pieces of the benchmarks: an emulator in its own process, figures, a raw client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from pmsbridge.config import PbxSettings
+
+USERNAME, PASSWORD, PMS_USERNAME, PMS_PASSWORD = "cdrapi", "cdrapi-secret", "pms", "pms-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def emulator_process(state_dir: Path, rooms: int, template: str = "{room}"):
+    """The PBX emulator in a process of its own, as a real PBX is another machine."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pmsbridge.cli", "sim", "pbx", "--port", str(port), "--rooms", str(rooms),
+         "--extension-template", template, "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    fingerprint = None
+    deadline = time.monotonic() + 30
+    output = []
+    while time.monotonic() < deadline and fingerprint is None:
+        line = process.stdout.readline()
+        output.append(line)
+        if match := re.search(r"sha256:[0-9a-f]{64}", line):
+            fingerprint = match.group(0)
+    if fingerprint is None:
+        process.kill()
+        raise RuntimeError("the emulator did not start:\n" + "".join(output))
+    url = f"https://127.0.0.1:{port}"
+    _wait_listening(port)
+    try:
+        yield url, fingerprint
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def pbx_settings(url: str, fingerprint: str) -> PbxSettings:
+    return PbxSettings(url=url, username=USERNAME, password=PASSWORD, pms_username=PMS_USERNAME,
+                       pms_password=PMS_PASSWORD, tls_fingerprint=fingerprint)
+
+
+class RawClient:
+    """The least a client can do: one session, one login, then plain POSTs."""
+
+    def __init__(self, url: str):
+        self.url = url + "/api"
+        self.session = requests.Session()
+        self.session.trust_env = False  # a CA bundle named in the environment would override verify
+        self.session.verify = False
+        requests.packages.urllib3.disable_warnings()
+        challenge = self.post({"action": "challenge", "user": USERNAME, "version": "1.0"})["response"]["challenge"]
+        token = hashlib.md5((challenge + PASSWORD).encode()).hexdigest()
+        self.cookie = self.post({"action": "login", "user": USERNAME, "token": token})["response"]["cookie"]
+        self.token = hashlib.md5((PMS_USERNAME + PMS_PASSWORD).encode()).hexdigest()
+
+    def post(self, request: dict) -> dict:
+        answer = self.session.post(self.url, data=json.dumps({"request": request}), timeout=30)
+        return answer.json()
+
+    def pmsapi(self, document: str) -> dict:
+        body = self.post({"action": "pmsapi", "cookie": self.cookie, "token": self.token, "format": "xml",
+                          "data": document})
+        if body.get("status") != 0:
+            raise RuntimeError(f"raw request refused: {body}")
+        return body
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def describe(values: list[float]) -> str:
+    return (f"p50 {percentile(values, 0.5) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
+            f"mean {statistics.fmean(values) * 1000:.1f} ms")

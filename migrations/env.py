@@ -1,0 +1,32 @@
+"""Alembic environment: the ledger's models are the schema; SQLite migrates in batch mode."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import pmsbridge.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import pmsbridge.reconcile.models  # noqa: F401
+import pmsbridge.minibar  # noqa: F401  (the web interface's tables)
+import pmsbridge.users  # noqa: F401
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def run_migrations() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        from pmsbridge.ledger.database import create_ledger_engine
+
+        engine = create_ledger_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,111 @@
+"""Engine creation and schema migrations for the ledger.
+
+SQLite (the default) runs in WAL mode with a busy timeout, and write transactions start
+with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing half-way with
+"database is locked". PostgreSQL needs nothing special: row locks and conditional
+UPDATEs do the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "pmsbridge_read_only"
+
+
+class SchemaOutOfDate(Exception):
+    """Raised when the ledger's schema is not at the revision this version expects."""
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_ledger_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine for the ledger; creates the SQLite file's folder when needed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sqlalchemy.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
+        _configure_sqlite(engine, sqlite_synchronous)
+        return engine
+    return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5)
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DB-API objects
+        # The driver's own transaction handling is off; BEGIN is issued in _on_begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        # IMMEDIATE takes the write lock up front: a read-then-write transaction can
+        # then never fail with SQLITE_BUSY half-way through. Pure readers opt out.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions take no write lock."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    import pmsbridge.migrations
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(pmsbridge.migrations.__file__).parent))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest revision; returns (before, after)."""
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), "head")
+    after = current_revision(engine)
+    if before != after:
+        log.info("ledger schema migrated from %s to %s", before or "empty", after)
+    return before, after
+
+
+def require_current_schema(engine: Engine) -> None:
+    current, head = current_revision(engine), head_revision(engine)
+    if current != head:
+        where = "is empty" if current is None else f"is at revision {current}"
+        raise SchemaOutOfDate(
+            f"the ledger database {where}, this version needs {head}: run `pmsbridge migrate --config FILE` first"
+        )
