@@ -1,0 +1,162 @@
+"""A database swap of 2,000 rooms from the FIAS simulator into an empty bridge, next to a raw client.
+
+    python -m bench.fias_swap [--rooms 2000]
+
+1. bridge: the simulator holds N in-house guests; a FiasAdapter on an empty SQLite ledger
+   links up, asks for a swap (DR, as at the first link-up of a new ledger), records the
+   resulting check-ins, and the dispatcher sends them to a PBX emulator in its own process.
+   Timed from the adapter's start until the dispatcher reports the last check-in accepted;
+   the emulator's /sim/state is then checked to show every room occupied.
+2. raw: a RawClient posts the same N check-in documents (those the bridge sent) to a fresh
+   emulator process, one after another: the limit of any client of this PBX.
+Printed: both times and the ratio raw / bridge (target >= 0.8). No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from bench.common import RawClient, emulator_process, pbx_settings, peak_rss_mb
+from pmsbridge.adapters.base import AdapterContext
+from pmsbridge.adapters.fias.adapter import FiasAdapter
+from pmsbridge.adapters.fias.config import FiasSettings
+from pmsbridge.adapters.fias.protocol import (
+    FrameDecoder,
+    compose_record,
+    encode_frame,
+    link_alive,
+    link_description,
+)
+from pmsbridge.config import BridgeSettings, DispatcherSettings, RoomsSettings, Settings
+from pmsbridge.ledger.database import create_ledger_engine, migrate
+from pmsbridge.ledger.dispatcher import Dispatcher
+from pmsbridge.ledger.models import DeliveryState
+from pmsbridge.ledger.store import Ledger
+from pmsbridge.mapping import RoomMapping
+from pmsbridge.pbx.client import PbxClient
+from pmsbridge.rooms import RoomPolicy
+from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
+
+TIMEOUT = 900.0
+
+
+def room_numbers(count: int) -> list[str]:
+    return [str(100 + n) for n in range(1, count + 1)]
+
+
+def drain(sim: FiasSimulator) -> None:
+    """Take the check-ins the simulator buffered while nobody was linked, so that the bridge
+    gets its guests through the swap alone: a throwaway link that says LD, LA and leaves."""
+    import datetime as dt
+
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as sock:
+        decoder = FrameDecoder()
+        while not decoder.feed(sock.recv(4096)):
+            pass  # the simulator's LS
+        now = dt.datetime.now()
+        for record in (link_description(now), link_alive(now)):
+            sock.sendall(encode_frame(compose_record(record.type, record.fields, "cp1252")))
+        if not sim.link_up(30):
+            raise RuntimeError("the simulator did not accept the draining link")
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass  # read what it sends until it notices the close
+
+
+def run_bridge(workdir: Path, count: int) -> tuple[float, float, float, list[str], int]:
+    """(seconds until the PBX holds every guest, until the swap was received (DE), until its
+    events were recorded; the check-in documents sent; rooms the emulator shows occupied)."""
+    with emulator_process(workdir / "bridge", count) as (url, fingerprint):
+        sim = FiasSimulator(SimulatorOptions(rooms=room_numbers(count), link_end_wait=1.0))
+        sim.start()
+        for room in room_numbers(count):
+            sim.check_in(room, f"Guest{room}", first_name="Bench")
+        drain(sim)
+
+        engine = create_ledger_engine(f"sqlite:///{workdir / 'ledger.db'}")
+        migrate(engine)
+        rooms = RoomsSettings()
+        mapping = RoomMapping.from_settings(rooms)
+        pbx = pbx_settings(url, fingerprint)
+        settings = Settings(bridge=BridgeSettings(timezone="Europe/Berlin", state_dir=workdir), pbx=pbx, rooms=rooms)
+        ledger = Ledger(engine, policy=RoomPolicy.from_settings(rooms), mapping=mapping, zone=settings.bridge.zone)
+        client = PbxClient(pbx)
+        client.login()
+        dispatcher = Dispatcher(ledger, client, mapping, DispatcherSettings(), pbx)
+        checked_in = 0
+        done = threading.Event()
+
+        def on_outcome(outcome) -> None:
+            nonlocal checked_in
+            if outcome.delivered and outcome.delivery.operation == "checkin":
+                checked_in += 1
+                if checked_in == count:
+                    done.set()
+
+        dispatcher.on_outcome(on_outcome)
+        dispatcher.start()
+        adapter = FiasAdapter(FiasSettings(port=sim.port), AdapterContext(settings, ledger, dispatcher))
+        started = time.perf_counter()
+        adapter.start()
+        swap_received = swap_recorded = None
+        while not done.wait(0.02):
+            now = time.perf_counter() - started
+            # The adapter counts each event recorded: DS, DE, then the swap's check-ins.
+            recorded = adapter.status.counters.get("events", 0)
+            if swap_received is None and recorded >= 2:
+                swap_received = now
+            if swap_recorded is None and recorded >= count + 2:
+                swap_recorded = now
+            if now > TIMEOUT:
+                raise RuntimeError(f"only {checked_in} of {count} rooms reached the PBX in {TIMEOUT:.0f} s")
+        elapsed = time.perf_counter() - started
+        swap_received = elapsed if swap_received is None else swap_received
+        swap_recorded = elapsed if swap_recorded is None else swap_recorded
+        state = requests.get(f"{url}/sim/state", verify=False, timeout=30).json()
+        occupied = sum(1 for room in state["rooms"].values() if room["occupied"])
+        documents = [delivery.request for delivery in reversed(ledger.deliveries(state=DeliveryState.DELIVERED,
+                                                                                 limit=count + 10))
+                     if delivery.operation == "checkin"]
+        adapter.stop()
+        dispatcher.stop()
+        client.close()
+        sim.stop()
+        engine.dispose()
+        return elapsed, swap_received, swap_recorded, documents, occupied
+
+
+def run_raw(workdir: Path, documents: list[str]) -> float:
+    with emulator_process(workdir / "raw", len(documents)) as (url, _):
+        client = RawClient(url)
+        started = time.perf_counter()
+        for document in documents:
+            client.pmsapi(document)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rooms", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        bridge_seconds, received_seconds, recorded_seconds, documents, occupied = run_bridge(workdir, args.rooms)
+        raw_seconds = run_raw(workdir, documents)
+    print(f"database swap of {args.rooms} in-house guests into an empty bridge (SQLite ledger, emulator process)")
+    print(f"swap received (DS ... DE):          {received_seconds:8.2f} s")
+    print(f"its {args.rooms} check-ins recorded:     {recorded_seconds:8.2f} s")
+    print(f"bridge, until the PBX has them all: {bridge_seconds:8.2f} s ({occupied} rooms occupied on the PBX)")
+    print(f"raw client, same {len(documents)} documents:  {raw_seconds:8.2f} s")
+    print(f"ratio raw / bridge:                 {raw_seconds / bridge_seconds:8.2f}   (target >= 0.8)")
+    print(f"peak RSS of the bridge process: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
