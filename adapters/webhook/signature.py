@@ -1,0 +1,110 @@
+"""Authenticating a webhook request: shared tokens and HMAC signatures.
+
+Both are checked with constant-time comparisons against every configured value, so a
+secret can be rotated by listing the new one next to the old one until the PMS has
+switched. A signature is computed over the raw request bytes, never over re-serialised
+JSON: the signed string is the source's ``template`` with ``{body}`` replaced by the body
+bytes and ``{timestamp}`` by the timestamp header's text exactly as sent. A timestamp
+outside ``max_age_seconds`` (in either direction, for clock skew) is refused, which bounds
+how long a captured request can be replayed; within the window a replay carries the same
+idempotency key as the original and the ledger answers it as a duplicate.
+
+``RequestRefused`` messages go to the audit log: they say what failed, never a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+
+from pydantic import SecretStr
+
+from pmsbridge.adapters.webhook.config import SignatureSettings
+
+# Several signatures may share one header (one per active key), separated by commas or blanks.
+_SIGNATURE_SEPARATORS = re.compile(r"[,\s]+")
+
+
+class RequestRefused(Exception):
+    """Raised when a request fails authentication; the message names the check, not the secret."""
+
+
+def token_matches(presented: str | None, tokens: Sequence[SecretStr]) -> bool:
+    """Whether ``presented`` equals one of ``tokens`` (every token is compared, in constant time)."""
+    if not presented:
+        return False
+    given = presented.encode("utf-8")
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token.get_secret_value().encode("utf-8"))
+    return matched
+
+
+def signing_time(text: str, fmt: str) -> float:
+    """The timestamp header's value as a POSIX time."""
+    try:
+        if fmt == "unix":
+            return float(text)
+        if fmt == "unix_ms":
+            return float(text) / 1000
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise RequestRefused(f"timestamp {text[:40]!r} is not {fmt} time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def signed_string(template: str, body: bytes, timestamp: str) -> bytes:
+    """The bytes the sender signed: ``template`` with the raw body and the timestamp text in place."""
+    pieces = [piece.replace("{timestamp}", timestamp).encode("utf-8") for piece in template.split("{body}")]
+    return body.join(pieces)
+
+
+def _presented_digests(value: str, settings: SignatureSettings) -> Iterator[bytes]:
+    for part in _SIGNATURE_SEPARATORS.split(value.strip()):
+        if not part.startswith(settings.prefix):
+            continue
+        encoded = part[len(settings.prefix):]
+        try:
+            yield bytes.fromhex(encoded) if settings.encoding == "hex" else base64.b64decode(encoded, validate=True)
+        except (ValueError, binascii.Error):
+            continue
+
+
+def verify_signature(body: bytes, headers: Mapping[str, str], settings: SignatureSettings, now: float) -> None:
+    """Return when ``body`` carries a valid, fresh signature; raise ``RequestRefused`` otherwise.
+
+    ``headers`` is looked up by the configured names (a case-insensitive mapping such as
+    Werkzeug's); ``now`` is the current POSIX time.
+    """
+    header_value = headers.get(settings.header)
+    if not header_value:
+        raise RequestRefused(f"no {settings.header} header")
+    timestamp = ""
+    if settings.timestamp_header is not None:
+        timestamp = headers.get(settings.timestamp_header) or ""
+        if not timestamp:
+            raise RequestRefused(f"no {settings.timestamp_header} header")
+        age = now - signing_time(timestamp, settings.timestamp_format)
+        if abs(age) > settings.max_age_seconds:
+            raise RequestRefused(
+                f"signed {abs(age):.0f} s {'ago' if age >= 0 else 'in the future'}, "
+                f"outside the {settings.max_age_seconds:g} s window"
+            )
+    presented = list(_presented_digests(header_value, settings))
+    if not presented:
+        raise RequestRefused(f"{settings.header} holds no {settings.encoding} digest"
+                             + (f" after {settings.prefix!r}" if settings.prefix else ""))
+    message = signed_string(settings.template, body, timestamp)
+    matched = False
+    for secret in settings.secrets:
+        expected = hmac.new(secret.get_secret_value().encode("utf-8"), message, settings.algorithm).digest()
+        for digest in presented:
+            matched |= hmac.compare_digest(expected, digest)
+    if not matched:
+        raise RequestRefused(f"{settings.header} does not match the body")
