@@ -1,0 +1,144 @@
+"""Is the bridge healthy? The checks behind ``/healthz``, and the PBX probe that keeps them honest.
+
+Healthy means: the ledger database answers, the PBX answered a request within
+``bridge.health_pbx_max_age`` seconds, and every enabled PMS adapter's link is up. The PBX
+check reads ``PbxClient.health`` only; a quiet hotel sends nothing for hours, so
+``PbxProbe`` (a scheduler job) asks the PBX something cheap whenever no request succeeded
+for a third of that age: a reachable PBX never goes stale, an unreachable one does.
+
+Reports name components and states, never guests or secrets: monitoring reads them
+without logging in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from pmsbridge.adapters.base import AdapterStatus, LinkState
+from pmsbridge.pbx.errors import PbxError
+
+if TYPE_CHECKING:
+    from pmsbridge.pbx.client import PbxClient
+    from pmsbridge.service import Service
+
+log = logging.getLogger(__name__)
+
+# Link states in which an adapter receives from its PMS (a swap is the PMS talking).
+LINK_UP_STATES = frozenset({LinkState.UP, LinkState.SWAPPING})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One component's verdict: ``detail`` is one sentence for the operator."""
+
+    name: str
+    ok: bool
+    detail: str
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{check.name}: {check.detail}" for check in self.checks if not check.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ok else "failing",
+            "reasons": self.reasons,
+            "checks": {check.name: {"ok": check.ok, "detail": check.detail, **check.facts} for check in self.checks},
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def check_database(service: Service) -> Check:
+    try:
+        with service.ledger.reader.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as err:
+        log.warning("health check: the ledger database does not answer: %s", err)
+        return Check("database", False, f"the ledger database does not answer ({type(err).__name__})", {})
+    return Check("database", True, "the ledger database answers", {})
+
+
+def check_pbx(service: Service, now: datetime) -> Check:
+    max_age = service.settings.bridge.health_pbx_max_age
+    health = service.client.health
+    facts = {
+        "last_success": _iso(health.last_success),
+        "last_error_at": _iso(health.last_error_at),
+        "logged_in": health.logged_in,
+        "max_age_seconds": max_age,
+    }
+    if health.last_success is not None:
+        age = (now - health.last_success).total_seconds()
+        facts["age_seconds"] = round(age, 1)
+        if age <= max_age:
+            return Check("pbx", True, f"the PBX answered {age:.0f} s ago", facts)
+        detail = f"no successful PBX request for {age:.0f} s (bridge.health_pbx_max_age = {max_age:g})"
+    else:
+        detail = "no successful PBX request since the start"
+    if health.last_error is not None:
+        detail += f"; last error: {health.last_error}"
+    return Check("pbx", False, detail, facts)
+
+
+def check_adapter(name: str, status: AdapterStatus) -> Check:
+    facts = {"state": str(status.state), "since": _iso(status.since)}
+    summary = f"link {status.state} since {_iso(status.since)}" + (f" ({status.detail})" if status.detail else "")
+    return Check(f"adapter:{name}", status.state in LINK_UP_STATES, summary, facts)
+
+
+def check_health(service: Service, now: datetime | None = None) -> HealthReport:
+    """Every check, in a fixed order: database, PBX, then the adapters by name."""
+    now = now or datetime.now(UTC)
+    checks = [check_database(service), check_pbx(service, now)]
+    checks += [check_adapter(name, adapter.status) for name, adapter in sorted(service.adapters.items())]
+    return HealthReport(tuple(checks))
+
+
+class PbxProbe:
+    """Asks the PBX for its system status when no request succeeded for ``max_age / 3`` seconds."""
+
+    def __init__(self, client: PbxClient, max_age: float):
+        self.client = client
+        self.max_age = max_age
+        self._failing = False
+
+    @property
+    def interval(self) -> float:
+        """How often the scheduler should run the probe."""
+        return self.max_age / 3
+
+    def run(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        last_success = self.client.health.last_success
+        if last_success is not None and (now - last_success).total_seconds() < self.interval:
+            return
+        try:
+            self.client.system_status()
+        except PbxError as err:
+            # The client keeps the error for /healthz; the journal needs it once per outage.
+            if not self._failing:
+                log.warning("the PBX does not answer the health probe: %s", err)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("the PBX answers the health probe again")
+        self._failing = False
