@@ -79,7 +79,7 @@ def test_confirm_records_the_held_events(simulator, adapter, ledger, database_ur
     config = write_config(tmp_path, database_url)
     assert main(["resync", "--confirm", "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "confirmed the held swap" in out and "3 check_out" in out
+    assert "confirmed the held fias swap" in out and "3 check_out" in out
     assert occupied(ledger, "101") and not any(occupied(ledger, room) for room in ("102", "103", "104"))
     confirmed = events_of(ledger, "check_out")
     assert [(row.room, row.actor) for row in confirmed] == [(room, "command line") for room in ("102", "103", "104")]
@@ -94,7 +94,7 @@ def test_discard_drops_the_held_swap(simulator, adapter, ledger, database_url, t
     _, fias = hold_a_swap(simulator, adapter, ledger)
     config = write_config(tmp_path, database_url)
     assert main(["resync", "--discard", "--config", config]) == 0
-    assert "discarded the held swap" in capsys.readouterr().out
+    assert "discarded the held fias swap" in capsys.readouterr().out
     assert all(occupied(ledger, room) for room in ("102", "103", "104"))
     assert ledger.get_value(HELD_SWAP_KEY) == ""
     wait_until(lambda: "held" not in (fias.status.detail or ""))

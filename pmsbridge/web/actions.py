@@ -1,0 +1,198 @@
+"""Front-desk actions as canonical events: what a room page's forms become.
+
+Each action is recorded in the ledger exactly like a PMS event (``source`` "frontdesk",
+the staff user as ``actor``), so it is ordered with the PMS's events for the room,
+retried and audited. Each form carries a one-time key (``action_key``): a form sent twice
+(a double click, a reload) is recognised as a repeat and recorded once.
+
+``build_event`` is pure: it turns the submitted form into an event or raises
+``FormError`` with a sentence for the front desk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from typing import Any
+
+from pydantic import ValidationError
+
+from pmsbridge.events import (
+    CallForwardClear,
+    CallForwardSet,
+    CheckIn,
+    CheckOut,
+    DndSet,
+    Event,
+    Guest,
+    RoomMove,
+    WakeupClear,
+    WakeupSet,
+)
+from pmsbridge.ledger.models import EventStatus
+from pmsbridge.ledger.store import RecordResult
+
+SOURCE = "frontdesk"
+ACTION_KEY_FIELD = "action_key"
+# Form fields that are not part of what the user asked for, left out of the raw record.
+_TRANSPORT_FIELDS = frozenset({"csrf_token", ACTION_KEY_FIELD})
+
+
+class FormError(ValueError):
+    """Raised when a submitted form cannot become an event; the message is for the front desk."""
+
+
+def _text(form: Mapping[str, str], name: str) -> str | None:
+    value = (form.get(name) or "").strip()
+    return value or None
+
+
+def _required(form: Mapping[str, str], name: str, label: str) -> str:
+    value = _text(form, name)
+    if value is None:
+        raise FormError(f"{label} is missing")
+    return value
+
+
+def _checked(form: Mapping[str, str], name: str) -> bool:
+    return (form.get(name) or "").lower() in ("1", "on", "yes", "true")
+
+
+def _local_datetime(value: str, label: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(second=0, microsecond=0, tzinfo=None)
+    except ValueError:
+        raise FormError(f"{label}: {value!r} is not a date and time") from None
+
+
+def _class_of_service(form: Mapping[str, str]) -> int | None:
+    value = _text(form, "cos")
+    if value is None:
+        return None
+    if value not in ("1", "2", "3", "4"):
+        raise FormError("class of service: choose 1, 2, 3 or 4")
+    return int(value)
+
+
+def _check_in(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    departure = _text(form, "departure")
+    guest = Guest(
+        reservation=_text(form, "reservation"),
+        last_name=_required(form, "last_name", "last name"),
+        first_name=_text(form, "first_name"),
+        language=_text(form, "language"),
+        vip=_text(form, "vip"),
+        departure=_local_datetime(departure, "departure") if departure else None,
+        cos=_class_of_service(form),
+    )
+    if guest.departure is not None and guest.departure <= now:
+        raise FormError("departure: choose a time after now")
+    return CheckIn(guest=guest, shared=_checked(form, "shared"), **common)
+
+
+def _check_out(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    return CheckOut(reservation=_text(form, "reservation"), **common)
+
+
+def _move(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    destination = _required(form, "to_room", "destination room")
+    if destination == room:
+        raise FormError("the destination is this room")
+    return RoomMove(**{**common, "room": destination}, from_room=room, reservation=_text(form, "reservation"))
+
+
+def _wakeup_set(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    day = _required(form, "date", "wake-up date")
+    at = _required(form, "time", "wake-up time")
+    try:
+        moment = datetime.combine(date.fromisoformat(day), time.fromisoformat(at))
+    except ValueError:
+        raise FormError(f"wake-up: {day} {at} is not a date and time") from None
+    daily = _checked(form, "daily")
+    if not daily and moment <= now:
+        raise FormError(f"wake-up: {moment:%Y-%m-%d %H:%M} has passed")
+    return WakeupSet(at=moment, daily=daily, **common)
+
+
+def _wakeup_clear(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    at = _text(form, "at")
+    return WakeupClear(at=_local_datetime(at, "wake-up") if at else None, **common)
+
+
+def _dnd(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    return DndSet(on=_checked(form, "on"), **common)
+
+
+def _call_forward_set(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    return CallForwardSet(target=_required(form, "target", "forward target").replace(" ", ""), **common)
+
+
+def _call_forward_clear(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    return CallForwardClear(**common)
+
+
+BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]], Event]] = {
+    "checkin": _check_in,
+    "checkout": _check_out,
+    "move": _move,
+    "wakeup": _wakeup_set,
+    "wakeup-cancel": _wakeup_clear,
+    "dnd": _dnd,
+    "forward": _call_forward_set,
+    "forward-clear": _call_forward_clear,
+}
+
+# Labels for messages and the audit log.
+LABELS = {
+    "checkin": "check-in",
+    "checkout": "checkout",
+    "move": "room move",
+    "wakeup": "wake-up",
+    "wakeup-cancel": "wake-up cancel",
+    "dnd": "do-not-disturb",
+    "forward": "call forward",
+    "forward-clear": "call forward cancel",
+}
+
+
+def build_event(action: str, room: str, form: Mapping[str, str], *, user: str, now: datetime) -> Event:
+    """The event for ``action`` on ``room`` from ``form``; ``now`` is hotel local time."""
+    builder = BUILDERS.get(action)
+    if builder is None:
+        raise FormError(f"unknown action {action!r}")
+    key = _text(form, ACTION_KEY_FIELD)
+    common = {"source": SOURCE, "source_key": f"{user}:{key}" if key else None, "room": room}
+    try:
+        return builder(room, form, now, common)
+    except ValidationError as err:
+        raise FormError("; ".join(_describe(error) for error in err.errors())) from err
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"] if part != "guest").replace("_", " ")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        message = "contains characters that are not allowed"
+    return f"{where}: {message}" if where else message
+
+
+def raw_record(action: str, room: str, form: Mapping[str, str]) -> str:
+    """What the user submitted, as the event's raw input in the ledger."""
+    fields = {name: value for name, value in form.items() if name not in _TRANSPORT_FIELDS and value != ""}
+    return json.dumps({"action": action, "room": room, "form": fields}, ensure_ascii=False, sort_keys=True)
+
+
+def describe_result(action: str, result: RecordResult, problem: str | None = None) -> tuple[str, str]:
+    """A (category, sentence) flash message for what the ledger did with an action;
+    ``problem`` is the recorded event's problem when it needs attention."""
+    label = LABELS.get(action, action).capitalize()
+    if result.duplicate:
+        return "warn", f"{label} was already recorded (event {result.event_id}); it was not repeated."
+    if result.status == EventStatus.NEEDS_ATTENTION:
+        return "error", f"{label} recorded (event {result.event_id}) but needs attention: {problem}"
+    if result.deliveries:
+        count = len(result.deliveries)
+        return "ok", f"{label} recorded (event {result.event_id}); {count} PBX operation{'s' * (count > 1)} queued."
+    notes = "; ".join(result.notes) or "the room already is that way"
+    return "warn", f"{label} recorded (event {result.event_id}); nothing to send: {notes}."

@@ -1,0 +1,156 @@
+"""The ledger page (admin): what needs an operator first (dead deliveries to replay, drift
+to repair, held database swaps to confirm), then the history of events, deliveries and the
+audit log, filtered; and one page per event and per delivery."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlmodel import Session
+from werkzeug.wrappers import Response
+
+from pmsbridge import held_swaps as swaps
+from pmsbridge.ledger.models import AuditEntry, Delivery, DeliveryState, EventStatus
+from pmsbridge.ledger.store import Ledger
+from pmsbridge.pbx.errors import PbxError
+from pmsbridge.users import Role
+from pmsbridge.web.context import WebContext, web
+from pmsbridge.web.security import current_user, protect
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("deliveries", "events", "audit")
+DELIVERY_STATES = tuple(state.value for state in DeliveryState)
+EVENT_STATUSES = tuple(status.value for status in EventStatus)
+LIMITS = (50, 100, 500)
+DEAD_SHOWN = 200
+
+blueprint = Blueprint("ledger", __name__, url_prefix="/ledger")
+protect(blueprint, Role.ADMIN)
+
+
+def audit_entries(ledger: Ledger, *, room: str | None = None, limit: int = 100) -> list[AuditEntry]:
+    with Session(ledger.reader) as session:
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if room:
+            query = query.where(AuditEntry.room == room)
+        return list(session.execute(query).scalars())
+
+
+def event_deliveries(ledger: Ledger, event_id: int) -> list[Delivery]:
+    with Session(ledger.reader) as session:
+        return list(session.execute(select(Delivery).where(Delivery.event_id == event_id).order_by(Delivery.id))
+                    .scalars())
+
+
+def _adapter_names(context: WebContext) -> set[str]:
+    return set(context.service.adapters) | set(context.settings.adapters)
+
+
+@blueprint.get("")
+def overview() -> str:
+    context = web()
+    ledger = context.service.ledger
+    view = request.args.get("view", "deliveries")
+    if view not in VIEWS:
+        view = "deliveries"
+    room = request.args.get("room", "").strip() or None
+    state = request.args.get("state") if request.args.get("state") in DELIVERY_STATES else None
+    status = request.args.get("status") if request.args.get("status") in EVENT_STATUSES else None
+    limit = request.args.get("limit", type=int, default=LIMITS[0])
+    limit = limit if limit in LIMITS else LIMITS[0]
+    if view == "deliveries":
+        rows = ledger.deliveries(state=state, room=room, limit=limit)
+    elif view == "events":
+        rows = ledger.events(status=status, room=room, limit=limit)
+    else:
+        rows = audit_entries(ledger, room=room, limit=limit)
+    return render_template(
+        "ledger.html",
+        view=view, rows=rows, room=room or "", state=state or "", status=status or "", limit=limit,
+        views=VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES, event_statuses=EVENT_STATUSES,
+        dead=ledger.deliveries(state=DeliveryState.DEAD, limit=DEAD_SHOWN),
+        stats=ledger.stats(),
+        reconciler=context.reconciler,
+        drift=context.drift_by_room(),
+        held=swaps.held_swaps(ledger, _adapter_names(context)),
+    )
+
+
+@blueprint.get("/deliveries/<int:delivery_id>")
+def delivery(delivery_id: int) -> str:
+    ledger = web().service.ledger
+    row = ledger.delivery(delivery_id)
+    if row is None:
+        abort(404, description=f"There is no delivery {delivery_id}.")
+    event = ledger.event(row.event_id) if row.event_id is not None else None
+    return render_template("delivery.html", delivery=row, event=event)
+
+
+@blueprint.get("/events/<int:event_id>")
+def event(event_id: int) -> str:
+    ledger = web().service.ledger
+    row = ledger.event(event_id)
+    if row is None:
+        abort(404, description=f"There is no event {event_id}.")
+    return render_template("event.html", event=row, deliveries=event_deliveries(ledger, event_id))
+
+
+@blueprint.post("/replay")
+def replay() -> Response:
+    """Queue dead deliveries again: the ones ticked, or every dead one."""
+    context, user = web(), current_user()
+    all_dead = request.form.get("all_dead") == "1"
+    ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
+    if not all_dead and not ids:
+        flash("Tick the dead deliveries to replay, or replay all of them.", "error")
+        return redirect(url_for("ledger.overview"))
+    queued = context.service.ledger.replay(ids=ids, all_dead=all_dead, actor=user.name)
+    if queued:
+        flash(f"Queued {len(queued)} deliver{'ies' if len(queued) > 1 else 'y'} again: "
+              f"{', '.join(map(str, queued))}.", "ok")
+    else:
+        flash("Nothing was replayed: those deliveries are no longer dead.", "warn")
+    return redirect(url_for("ledger.overview"))
+
+
+@blueprint.post("/drift/<room>/repair")
+def repair(room: str) -> Response:
+    context, user = web(), current_user()
+    reconciler = context.reconciler
+    if reconciler is None:
+        abort(404, description="This bridge does not reconcile.")
+    try:
+        outcome = reconciler.repair(room, actor=user.name)
+    except PbxError as err:
+        message, category = f"Room {room}: the PBX could not be read ({err}); nothing was repaired.", "error"
+    else:
+        if outcome.deliveries:
+            message = (f"Room {room}: repair queued (deliveries "
+                       f"{', '.join(map(str, outcome.deliveries))}).")
+            category = "ok"
+        else:
+            message, category = f"Room {room}: {outcome.note}.", "warn"
+    context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
+    flash(message, category)
+    return redirect(url_for("ledger.overview"))
+
+
+@blueprint.post("/swaps/<adapter>/<decision>")
+def settle_swap(adapter: str, decision: str) -> Response:
+    """Confirm (record its events) or discard a database swap the guard held back."""
+    context, user = web(), current_user()
+    if decision not in ("confirm", "discard") or adapter not in _adapter_names(context):
+        abort(404)
+    settle = swaps.confirm if decision == "confirm" else swaps.discard
+    try:
+        held = settle(context.service.ledger, adapter, actor=user.name)
+    except swaps.NoHeldSwap as err:
+        flash(str(err).capitalize() + ".", "warn")
+    else:
+        done = "confirmed: its events are recorded" if decision == "confirm" else "discarded"
+        log.info("%s %s the held database swap of %s", user.name, decision, adapter)
+        flash(f"The held database swap of {adapter} is {done} ({held.summary}).", "ok")
+    return redirect(url_for("ledger.overview"))

@@ -1,0 +1,76 @@
+"""The staff accounts page (admin): add users, set passwords, disable and enable accounts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from pmsbridge.users import Role, UserError
+from pmsbridge.web.context import web
+from pmsbridge.web.security import current_user, protect
+
+blueprint = Blueprint("staff", __name__, url_prefix="/users")
+protect(blueprint, Role.ADMIN)
+
+
+@blueprint.get("")
+def accounts() -> str:
+    context = web()
+    return render_template("users.html", accounts=context.users.accounts(), roles=list(Role),
+                           now=context.service.ledger.clock())
+
+
+def _done(message: str, *, action: str, name: str) -> Response:
+    context, user = web(), current_user()
+    context.service.ledger.audit(user.name, action, detail=f"user {name}")
+    flash(message, "ok")
+    return redirect(url_for("staff.accounts"))
+
+
+def _refused(err: UserError) -> Response:
+    flash(str(err).capitalize() + ".", "error")
+    return redirect(url_for("staff.accounts"))
+
+
+@blueprint.post("/add")
+def add() -> Response:
+    form = request.form
+    if form.get("password", "") != form.get("password_again", ""):
+        return _refused(UserError("the two passwords differ"))
+    try:
+        account = web().users.add(form.get("name", ""), form.get("role", ""), form.get("password", ""))
+    except UserError as err:
+        return _refused(err)
+    return _done(f"User {account.name} ({account.role}) added.", action="user added", name=account.name)
+
+
+@blueprint.post("/<name>/password")
+def password(name: str) -> Response:
+    form = request.form
+    if form.get("password", "") != form.get("password_again", ""):
+        return _refused(UserError("the two passwords differ"))
+    try:
+        web().users.set_password(name, form.get("password", ""))
+    except UserError as err:
+        return _refused(err)
+    return _done(f"New password set for {name}; their open sessions have ended.", action="password set", name=name)
+
+
+@blueprint.post("/<name>/disable")
+def disable(name: str) -> Response:
+    if name == current_user().name:
+        return _refused(UserError("you cannot disable your own account"))
+    try:
+        web().users.set_disabled(name, True)
+    except UserError as err:
+        return _refused(err)
+    return _done(f"User {name} is disabled.", action="user disabled", name=name)
+
+
+@blueprint.post("/<name>/enable")
+def enable(name: str) -> Response:
+    try:
+        web().users.set_disabled(name, False)
+    except UserError as err:
+        return _refused(err)
+    return _done(f"User {name} is enabled.", action="user enabled", name=name)

@@ -1,0 +1,193 @@
+"""The front desk's day in a real browser: login, board, check-in, wake-up, checkout.
+
+Debian's Chromium, driven by Playwright, against a real ``Service`` (SQLite ledger,
+dispatcher, scheduler, waitress on an ephemeral port) talking to the PBX emulator.
+Screenshots go to test-artifacts/; the board's also to docs/screenshots/board.png,
+which the README shows.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from pmsbridge.events import CheckIn, DndSet, Guest, WakeupSet
+from pmsbridge.web import board, room
+from pmsbridge.web.ledger_pages import audit_entries
+from tests.web.conftest import (
+    FRONTDESK,
+    FRONTDESK_PASSWORD,
+    LEDGER_FILE,
+    bridge_settings,
+    prepare_ledger,
+    start_emulator,
+    start_service,
+    wait_for,
+)
+
+pytestmark = pytest.mark.browser
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPOSITORY / "test-artifacts"
+BOARD_SCREENSHOT = REPOSITORY / "docs" / "screenshots" / "board.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+EXPECT_TIMEOUT = 15_000
+
+
+@pytest.fixture
+def hotel(tmp_path, monkeypatch):
+    """A running bridge with a few guests in house, its web interface on an ephemeral port."""
+    monkeypatch.setattr(board, "REFRESH_SECONDS", 1)
+    monkeypatch.setattr(room, "REFRESH_SECONDS", 1)
+    with start_emulator(tmp_path / "pbx", rooms=24) as emulator:
+        settings = bridge_settings(tmp_path, emulator)
+        prepare_ledger(tmp_path / LEDGER_FILE)
+        service = start_service(settings, web=True)
+        try:
+            _guests_in_house(service, emulator)
+            yield service, emulator, f"http://127.0.0.1:{service.web_server.effective_port}"
+        finally:
+            service.stop()
+
+
+def _guests_in_house(service, emulator) -> None:
+    ledger = service.ledger
+    local_now = ledger.clock().astimezone(service.settings.bridge.zone).replace(tzinfo=None)
+    tomorrow = (local_now + timedelta(days=1)).replace(hour=6, minute=30, second=0, microsecond=0)
+    departure = (local_now + timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+    guests = {"102": ("Ingrid", "Bergström", "SE", None), "103": ("Paolo", "Conte", "IT", "1"),
+              "105": ("Amélie", "Durand", "FR", None), "107": ("Kenji", "Watanabe", "JA", None),
+              "108": ("Mary", "O'Brien", "EN", "1")}
+    for number, (first, last, language, vip) in guests.items():
+        guest = Guest(reservation=f"R{number}", first_name=first, last_name=last, language=language, vip=vip,
+                      departure=departure)
+        ledger.record(CheckIn(source="fias", room=number, guest=guest), raw=f"GI|RN{number}|")
+    ledger.record(DndSet(source="fias", room="103", on=True), raw="RE|RN103|DN1|")
+    ledger.record(WakeupSet(source="fias", room="105", at=tomorrow), raw="WR|RN105|")
+    wait_for(lambda: service.ledger.stats().depth == 0)
+    emulator.state.set_status("1102", "InUse")
+    emulator.state.set_status("1104", "Unavailable")
+    emulator.state.set_status("1107", "Ringing")
+    emulator.state.set_out_of_service("109", "yes")
+    # Someone checked 108 out on the PBX by hand: the PBX refuses its DND, a dead delivery.
+    emulator.state.vacate_room("108")
+    ledger.record(DndSet(source="fias", room="108", on=True), raw="RE|RN108|DN1|")
+    wait_for(lambda: service.ledger.stats().dead == 1)
+    wait_for(service.extension_status.refresh)
+
+
+@pytest.fixture
+def page():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        # A script or style the Content-Security-Policy blocks shows up here.
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        expect.set_options(timeout=EXPECT_TIMEOUT)
+        try:
+            yield page
+            assert errors == []
+        finally:
+            context.close()
+            browser.close()
+
+
+def screenshot(page: Page, name: str, *also: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    for path in also:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=path)
+
+
+def room_row(page: Page, number: str):
+    return page.locator(f'table.board tr[data-room="{number}"]')
+
+
+def test_login_board_check_in_wake_up_checkout(hotel, page):
+    service, emulator, base = hotel
+
+    page.goto(base + "/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    screenshot(page, "01-login")
+    page.get_by_label("User name").fill(FRONTDESK)
+    page.get_by_label("Password").fill(FRONTDESK_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.locator("table.board")).to_be_visible()
+    expect(room_row(page, "102")).to_contain_text("Ingrid Bergström")
+    expect(room_row(page, "102")).to_contain_text("InUse")
+    expect(room_row(page, "103")).to_contain_text("DND")
+    screenshot(page, "02-board", BOARD_SCREENSHOT)
+
+    page.get_by_role("link", name="101", exact=True).click()
+    expect(page.get_by_role("heading", name="Room 101")).to_be_visible()
+    page.get_by_label("First name").first.fill("Jonas")
+    page.get_by_label("Last name").first.fill("Keller")
+    page.get_by_label("Language").first.fill("GE")
+    page.get_by_role("button", name="Check in").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Check-in recorded")
+    wait_for(lambda: emulator.state.room_summary("101")["occupied"])
+    assert emulator.state.snapshot()["extensions"]["1101"]["fullname"] == "Jonas Keller"
+    expect(page.locator("#history")).to_contain_text("delivered")
+    screenshot(page, "03-checked-in")
+
+    page.get_by_role("button", name="Set wake-up").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Wake-up recorded")
+    wakeups = wait_for(lambda: emulator.state.room_summary("101")["wakeups"])
+    assert wakeups[0]["time"] == "0700"
+    expect(page.locator("ul.wakeups")).to_contain_text("07:00")
+    screenshot(page, "04-wake-up")
+
+    page.get_by_role("button", name="Check out").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Checkout recorded")
+    wait_for(lambda: not emulator.state.room_summary("101")["occupied"])
+    assert emulator.state.room_summary("101")["wakeups"] == []
+    expect(page.locator(".room-head")).to_contain_text("vacant")
+    screenshot(page, "05-checked-out")
+
+    page.get_by_role("link", name="Rooms").click()
+    expect(room_row(page, "101")).to_have_class(re.compile(r"\bvacant\b"))
+    actions = {(row.actor, row.action) for row in audit_entries(service.ledger)}
+    assert {(FRONTDESK, "login"), (FRONTDESK, "frontdesk check-in"), (FRONTDESK, "frontdesk wake-up"),
+            (FRONTDESK, "frontdesk checkout")} <= actions
+
+
+def test_board_filters_and_refreshes_in_place(hotel, page):
+    service, emulator, base = hotel
+    page.goto(base + "/login")
+    page.get_by_label("User name").fill(FRONTDESK)
+    page.get_by_label("Password").fill(FRONTDESK_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("table.board")).to_be_visible()
+
+    page.get_by_label("Search").fill("durand")
+    expect(room_row(page, "105")).to_be_visible()
+    expect(room_row(page, "102")).to_be_hidden()
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Rooms").select_option("vacant")
+    expect(room_row(page, "101")).to_be_visible()
+    expect(room_row(page, "102")).to_be_hidden()
+    page.get_by_label("Rooms").select_option("")
+
+    # A PMS event arrives while the board is open: the row changes without a reload.
+    page.evaluate("window.loadedOnce = true")
+    service.ledger.record(CheckIn(source="fias", room="106", guest=Guest(last_name="Novak", first_name="Eva")),
+                          raw="GI|RN106|")
+    expect(room_row(page, "106")).to_contain_text("Eva Novak")
+    assert page.evaluate("window.loadedOnce") is True
+
+    page.set_viewport_size({"width": 768, "height": 1024})
+    expect(page.locator("table.board th.opt").first).to_be_hidden()
+    screenshot(page, "06-board-tablet")
+
