@@ -24,7 +24,11 @@ class CommandError(Exception):
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    from pmsbridge.logs import configured_secrets, redact_secrets
+
+    settings = load_settings(args.config)
+    redact_secrets(configured_secrets(settings))
+    return settings
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -53,6 +57,95 @@ def cmd_sim_pbx(args: argparse.Namespace) -> int:
     return run_emulator(args)
 
 
+def cmd_sim_fias(args: argparse.Namespace) -> int:
+    from pmsbridge.sim.fias.cli import run_simulator
+
+    return run_simulator(args)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.database import create_ledger_engine, migrate
+
+    settings = settings_from(args)
+    engine = create_ledger_engine(settings.bridge.effective_database_url)
+    try:
+        before, after = migrate(engine)
+    finally:
+        engine.dispose()
+    print(f"ledger schema: {before or 'empty'} -> {after}" if before != after else f"ledger schema is current ({after})")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.database import SchemaOutOfDate
+    from pmsbridge.logs import setup_logging
+    from pmsbridge.runlock import AlreadyRunning
+    from pmsbridge.service import build
+
+    settings = settings_from(args)
+    setup_logging(settings.bridge.log_level, settings.bridge.log_format)
+    try:
+        service = build(settings)
+        service.run_until_signalled()
+    except (SchemaOutOfDate, AlreadyRunning) as err:
+        raise CommandError(str(err)) from None
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pmsbridge.backup import run_backup
+
+    return run_backup(settings_from(args), args)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pmsbridge.backup import run_restore
+
+    return run_restore(settings_from(args), args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pmsbridge.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_ledger_list(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import list_rows
+
+    return list_rows(settings_from(args), args)
+
+
+def cmd_ledger_show(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import show_row
+
+    return show_row(settings_from(args), args)
+
+
+def cmd_ledger_replay(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import replay
+
+    return replay(settings_from(args), args)
+
+
+def cmd_resync(args: argparse.Namespace) -> int:
+    from pmsbridge.adapters.fias.commands import resync
+
+    return resync(settings_from(args), args)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from pmsbridge.reconcile.commands import reconcile
+
+    return reconcile(settings_from(args), args)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from pmsbridge.web.commands import user_command
+
+    return user_command(settings_from(args), args)
+
+
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -75,6 +168,53 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command("check-config", cmd_check_config, "validate the configuration file and list every problem")
+    command("migrate", cmd_migrate, "create or upgrade the ledger's database schema")
+    command("run", cmd_run, "run the bridge (what systemd starts)")
+    backup = command("backup", cmd_backup, "copy the SQLite ledger, also while the service runs (PostgreSQL: pg_dump)")
+    backup.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
+    restore = command("restore", cmd_restore, "put a backup in place of the SQLite ledger (stop the service first)")
+    restore.add_argument("--from", required=True, dest="source", metavar="FILE", help="a file made by pmsbridge backup")
+    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False)
+    demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
+    demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
+
+    ledger = commands.add_parser("ledger", help="inspect and replay the ledger").add_subparsers(
+        dest="ledger_command", required=True)
+    listing = command("list", cmd_ledger_list, "list deliveries (newest first)", parent=ledger)
+    listing.add_argument("--state", choices=["pending", "in_flight", "retrying", "delivered", "dead"])
+    listing.add_argument("--room")
+    listing.add_argument("--events", action="store_true", help="list inbound events instead of deliveries")
+    listing.add_argument("--limit", type=int, default=50)
+    show = command("show", cmd_ledger_show, "show one delivery with its event", parent=ledger)
+    show.add_argument("id", type=int)
+    show.add_argument("--event", action="store_true", help="ID is an inbound event's id")
+    replay = command("replay", cmd_ledger_replay, "queue dead deliveries again", parent=ledger)
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, action="append", dest="ids", help="a dead delivery's id (repeatable)")
+    which.add_argument("--room")
+    which.add_argument("--all-dead", action="store_true")
+
+    resync = command("resync", cmd_resync, "ask the PMS for a database swap, or settle one held by the guard")
+    held = resync.add_mutually_exclusive_group()
+    held.add_argument("--confirm", action="store_true", help="apply the database swap the guard held back")
+    held.add_argument("--discard", action="store_true", help="drop the held database swap without applying it")
+
+    reconcile = command("reconcile", cmd_reconcile,
+                        "compare the PBX with the desired room state, print the drift and repair it per policy")
+    reconcile.add_argument("--dry-run", action="store_true", help="only report: record nothing, queue no repairs")
+
+    users = commands.add_parser("user", help="staff users of the web interface").add_subparsers(
+        dest="user_command", required=True)
+    user_add = command("add", cmd_user, "add a staff user (asks the password twice)", parent=users)
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=["frontdesk", "admin"], required=True)
+    command("list", cmd_user, "list the staff users", parent=users)
+    user_passwd = command("passwd", cmd_user, "set a user's password (ends their sessions)", parent=users)
+    for sub in (user_add, user_passwd):
+        sub.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_passwd.add_argument("name")
+    command("disable", cmd_user, "disable a user (ends their sessions)", parent=users).add_argument("name")
+    command("enable", cmd_user, "enable a disabled user", parent=users).add_argument("name")
 
     pbx = commands.add_parser("pbx", help="talk to the PBX").add_subparsers(dest="pbx_command", required=True)
     command("status", cmd_pbx_status, "log in and print model, firmware and uptime", parent=pbx)
@@ -85,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     from pmsbridge.sim.pbx.cli import add_arguments as add_emulator_arguments
 
     add_emulator_arguments(sim_pbx)
+    sim_fias = command("fias", cmd_sim_fias, "run the FIAS PMS simulator (an IFC8-like server)", config=False,
+                       parent=sim)
+    from pmsbridge.sim.fias.cli import add_arguments as add_simulator_arguments
+
+    add_simulator_arguments(sim_fias)
     return parser
 
 

@@ -12,6 +12,7 @@ declares; ``load_settings`` collects those errors together with the core ones.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,9 @@ class BridgeSettings(Section):
     demo: bool = Field(default=False, description="set by `pmsbridge demo`; allows placeholder secrets")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    health_pbx_max_age: float = Field(
+        default=900.0, ge=1, description="/healthz fails when no PBX request succeeded for this many seconds"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -192,6 +196,21 @@ class RoomsSettings(Section):
     default_stay_nights: int = Field(default=1, ge=1, description="departure when the PMS sends none")
     default_departure_time: str = Field(default="12:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     default_cos: int = Field(default=3, ge=1, le=4, description="class of service for a check-in that names none")
+    rooms: list[str] = Field(
+        default_factory=list, description='the hotel\'s rooms, shown on the board before any event: ["101-140", "201"]'
+    )
+
+    @field_validator("rooms")
+    @classmethod
+    def _room_list(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            expand_room_range(entry)
+        return value
+
+    @property
+    def listed_rooms(self) -> list[str]:
+        """Every room of ``rooms``, ranges expanded, in the order written."""
+        return [room for entry in self.rooms for room in expand_room_range(entry)]
 
     @field_validator("extension_template")
     @classmethod
@@ -212,6 +231,30 @@ class RoomsSettings(Section):
         return value
 
 
+MAX_ROOM_RANGE = 10_000
+_ROOM_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,15}")
+_ROOM_RANGE = re.compile(r"(\d{1,16})-(\d{1,16})")
+
+
+def expand_room_range(entry: str) -> list[str]:
+    """``"101-140"`` -> 101..140 (a leading zero keeps the width: ``"0101-0103"``); a room alone -> itself.
+
+    Raises ValueError naming the entry when it is neither.
+    """
+    match = _ROOM_RANGE.fullmatch(entry)
+    if match is None:
+        if _ROOM_NAME.fullmatch(entry) is None:
+            raise ValueError(f"{entry!r} is neither a room number nor a range such as \"101-140\"")
+        return [entry]
+    first, last = match.groups()
+    if int(last) < int(first):
+        raise ValueError(f"{entry!r}: the range ends before it starts")
+    if int(last) - int(first) >= MAX_ROOM_RANGE:
+        raise ValueError(f"{entry!r}: a range may hold at most {MAX_ROOM_RANGE} rooms")
+    width = len(first) if first.startswith("0") else 0
+    return [str(number).zfill(width) for number in range(int(first), int(last) + 1)]
+
+
 class DispatcherSettings(Section):
     max_in_flight: int = Field(default=1, ge=1, le=8, description="PBX requests at once (an embedded box)")
     min_interval_ms: int = Field(default=0, ge=0, description="pause between two PBX requests")
@@ -224,8 +267,10 @@ class DispatcherSettings(Section):
 class WebSettings(Section):
     listen: str = "127.0.0.1:8080"
     secret_key: SecretStr | None = Field(default=None, description="signs sessions; default: generated in state_dir")
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    secure_cookies: Literal["auto"] | bool = Field(
+        default="auto", description="mark the session cookie Secure: auto = when the request came over HTTPS"
+    )
+    status_refresh_seconds: float = Field(default=30.0, ge=5, description="how often listAccount is polled for the board")
 
     @model_validator(mode="before")
     @classmethod
@@ -236,8 +281,8 @@ class WebSettings(Section):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8080")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8080 (port 0: any free port)")
         return value
 
     @property
@@ -246,12 +291,41 @@ class WebSettings(Section):
         return host.strip("[]"), int(port)
 
 
+DriftPolicy = Literal["report", "repair"]
+
+
+class ReconcilePolicy(Section):
+    """What reconciliation does about each class of drift: "report" it, or "repair" the PBX."""
+
+    name: DriftPolicy = Field(default="repair", description="the PBX shows another guest name")
+    not_checked_in: DriftPolicy = Field(default="repair", description="occupied here, vacant on the PBX")
+    not_checked_out: DriftPolicy = Field(default="repair", description="vacant here, occupied on the PBX")
+    dnd: DriftPolicy = "repair"
+    call_forward: DriftPolicy = "repair"
+    extension: Literal["report"] = Field(
+        default="report", description="extension missing or out of service: pmsapi cannot fix it"
+    )
+
+
+class ReconcileSettings(Section):
+    enabled: bool = Field(default=True, description="run reconciliation on a schedule")
+    interval_minutes: float = Field(default=15.0, gt=0)
+    page_size: int = Field(default=200, ge=1, le=1000, description="extensions per listAccount page")
+    max_detail_requests: int = Field(default=40, ge=0, description="getSIPAccount requests per run (DND, forward)")
+    detail_pace_ms: int = Field(default=250, ge=0, description="pause between two detail requests")
+    max_repairs_per_run: int = Field(default=25, ge=0, description="rooms repaired per run")
+    max_repair_attempts: int = Field(default=1, ge=1, description="repairs of one drift before it is repair_failed")
+    after_swap_delay_seconds: float = Field(default=60.0, ge=0, description="wait after a PMS database swap")
+    policy: ReconcilePolicy = Field(default_factory=ReconcilePolicy)
+
+
 class Settings(Section):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     pbx: PbxSettings
     rooms: RoomsSettings = Field(default_factory=RoomsSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Validated adapter sections, filled by load_settings (name -> the adapter's model).
