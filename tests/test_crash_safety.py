@@ -13,8 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator

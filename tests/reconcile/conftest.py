@@ -17,7 +17,7 @@ from pmsbridge.mapping import RoomMapping
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.reconcile.reconciler import Reconciler
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
-from tests.ledger.conftest import database_url, engine, make_ledger  # noqa: F401  (fixtures)
+from tests.ledger.conftest import make_ledger
 
 ROOMS = 30  # 101..130 on extensions 1101..1130
 
@@ -89,7 +89,7 @@ def emulator(tmp_path):
 
 
 @pytest.fixture
-def hotel(engine, emulator):  # noqa: F811  (engine is a fixture)
+def hotel(engine, emulator):
     ledger = make_ledger(engine)
     settings = pbx_settings(emulator)
     client = PbxClient(settings)

@@ -10,7 +10,7 @@ import pytest
 from pmsbridge.reconcile.drift import Finding, RoomComparison
 from pmsbridge.reconcile.models import DriftKind, DriftState
 from pmsbridge.reconcile.store import DriftStore
-from tests.ledger.conftest import FrozenClock, database_url, engine  # noqa: F401  (fixtures)
+from tests.ledger.conftest import FrozenClock
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def clock():
 
 
 @pytest.fixture
-def store(engine, clock):  # noqa: F811  (engine is a fixture)
+def store(engine, clock):
     return DriftStore(engine, clock=clock)
 
 

@@ -13,10 +13,9 @@ from sqlmodel import Session, select
 from pmsbridge.cli import main
 from pmsbridge.config import load_settings
 from pmsbridge.ledger.commands import open_ledger
-from pmsbridge.ledger.database import create_ledger_engine, migrate
+from pmsbridge.ledger.database import create_ledger_engine
 from pmsbridge.users import LOCKOUT, MAX_FAILED_LOGINS, LoginRefused, Role, StaffUser, UserError, UserStore
 from pmsbridge.web.ledger_pages import audit_entries
-from tests.ledger.conftest import BACKENDS, POSTGRES_URL, reset_postgres
 from tests.web.conftest import ADMIN, FRONTDESK, LEDGER_FILE, flashes, follow, login, post
 
 
@@ -26,20 +25,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path):
-    """The store's tests run on SQLite, and on PostgreSQL too when the ledger tests do."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'users.db'}"
-    else:
-        reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
-    engine = create_ledger_engine(url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import pytest
 from pmsbridge.adapters.base import AdapterContext
 from pmsbridge.adapters.csvdrop.adapter import CsvDropAdapter
 from pmsbridge.config import parse_settings
-from pmsbridge.ledger.database import create_ledger_engine, migrate
-from tests.ledger.conftest import BACKENDS, POSTGRES_URL, FrozenClock, make_ledger, reset_postgres
+from tests.ledger.conftest import FrozenClock, make_ledger
 
 PBX = {"url": "https://192.0.2.10:8089", "username": "cdrapi", "password": "s3cret-api", "pms_username": "pms",
        "pms_password": "s3cret-pms", "tls_fingerprint": "sha256:" + "ab" * 32}
@@ -35,22 +34,6 @@ def settings_for(folder: Path, **csvdrop):
     document = {"bridge": {"timezone": "Europe/Berlin"}, "pbx": dict(PBX), "rooms": {"default_departure_time": "11:00"},
                 "adapters": {"csvdrop": {"folder": str(folder), "settle_seconds": 0, **csvdrop}}}
     return parse_settings(document)
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = create_ledger_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pmsbridge.adapters.base import AdapterContext
 from pmsbridge.adapters.fias.adapter import SWAP_SEEN_KEY, FiasAdapter
 from pmsbridge.adapters.fias.config import FiasSettings
 from pmsbridge.config import Settings, parse_settings
-from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
 from tests.ledger.conftest import make_ledger
 
@@ -53,14 +52,6 @@ def database_url(tmp_path) -> str:
     """SQLite: the adapter reaches the database only through the ledger, whose own tests (and
     test_end_to_end here, which overrides this fixture) also run on PostgreSQL."""
     return f"sqlite:///{tmp_path / 'ledger.db'}"
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = create_ledger_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

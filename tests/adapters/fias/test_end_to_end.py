@@ -12,7 +12,8 @@ from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from tests.adapters.fias.conftest import bridge_settings, fias_settings, linked, wait_until
-from tests.ledger.conftest import database_url, make_ledger  # noqa: F401 - SQLite, and PostgreSQL when set
+from tests.conftest import database_url  # noqa: F401 - SQLite, and PostgreSQL when set
+from tests.ledger.conftest import make_ledger
 
 TOMORROW = (dt.datetime.now() + dt.timedelta(days=1)).replace(hour=7, minute=15, second=0, microsecond=0)
 

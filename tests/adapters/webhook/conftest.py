@@ -16,8 +16,7 @@ from flask import Flask
 from pmsbridge.adapters.base import AdapterContext
 from pmsbridge.adapters.webhook.adapter import WebhookAdapter
 from pmsbridge.config import parse_settings
-from pmsbridge.ledger.database import create_ledger_engine, migrate
-from tests.ledger.conftest import BACKENDS, POSTGRES_URL, make_ledger, reset_postgres
+from tests.ledger.conftest import make_ledger
 
 TOKEN = "t0k3n-for-the-tests-0123456789"
 HMAC_KEY = "hmac-key-for-the-tests-abcdef"
@@ -71,22 +70,6 @@ def signed_headers(body: bytes, *, key: str = HMAC_KEY, timestamp: float | None 
 
 def encode(payload: dict) -> bytes:
     return json.dumps(payload).encode()
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = create_ledger_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
