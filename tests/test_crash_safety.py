@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from pmsbridge.ledger.database import create_ledger_engine, migrate
@@ -19,15 +17,10 @@ from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from tests.ledger.conftest import make_ledger
 from tests.ledger.test_dispatcher import fullname
 from tests.ledger.events import check_in, check_out
+from tests.helpers import free_port, wait_for
 
 ROOMS = 100
 EVENTS_PER_ROOM = 10  # check-in, check-out, ... : 1,000 events
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(path: Path, database_url: str, emulator: PbxEmulator, options: EmulatorOptions) -> None:
@@ -52,15 +45,6 @@ listen = "127.0.0.1:{free_port()}"
 def start_service(config: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pmsbridge.cli", "run", "--config", str(config)],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not done within {timeout} s")
 
 
 def test_kill_9_loses_and_doubles_nothing(tmp_path):

@@ -2,12 +2,14 @@
 
 Debian's Chromium, driven by Playwright, against a real ``Service`` (SQLite ledger,
 dispatcher, scheduler, waitress on an ephemeral port) talking to the PBX emulator.
-Screenshots go to test-artifacts/; the board's also to docs/screenshots/board.png,
-which the README shows.
+Screenshots go to test-artifacts/. With PMSBRIDGE_UPDATE_SCREENSHOTS=1 the board's also
+goes to docs/screenshots/board.png, which the README shows (an ordinary run leaves the
+committed picture alone).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from pmsbridge.events import CheckIn, DndSet, Guest, WakeupSet
 from pmsbridge.web import board, room
 from pmsbridge.web.ledger_pages import audit_entries
+from tests.helpers import wait_for
 from tests.web.conftest import (
     FRONTDESK,
     FRONTDESK_PASSWORD,
@@ -26,7 +29,6 @@ from tests.web.conftest import (
     prepare_ledger,
     start_emulator,
     start_service,
-    wait_for,
 )
 
 pytestmark = pytest.mark.browser
@@ -105,6 +107,8 @@ def page():
 def screenshot(page: Page, name: str, *also: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+    if os.environ.get("PMSBRIDGE_UPDATE_SCREENSHOTS") != "1":
+        return
     for path in also:
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=path)

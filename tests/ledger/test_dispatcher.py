@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import pytest
 
-from pmsbridge.config import DispatcherSettings, PbxSettings
+from pmsbridge.config import DispatcherSettings
 from pmsbridge.ledger.dispatcher import Dispatcher, claim_is_abandoned, worker_identity
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from tests.ledger.conftest import make_ledger
 from tests.ledger.events import check_in, check_out, dnd, move, wakeup
+from tests.helpers import pbx_settings_for as pbx_settings, wait_for
 
 
 @pytest.fixture
@@ -21,25 +21,6 @@ def emulator(tmp_path):
     options = EmulatorOptions(port=0, rooms=30, extension_template="1{room}", state_dir=tmp_path / "pbx")
     with PbxEmulator(options) as emulator:
         yield emulator
-
-
-def pbx_settings(emulator, **overrides) -> PbxSettings:
-    options = emulator.options
-    values = dict(url=emulator.url, username=options.username, password=options.password,
-                  pms_username=options.pms_username, pms_password=options.pms_password,
-                  tls_fingerprint=emulator.fingerprint, connect_timeout=2, read_timeout=5)
-    values.update(overrides)
-    return PbxSettings(**values)
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from pmsbridge.config import Settings, parse_settings
 from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.service import Service, build
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
+from tests.helpers import free_port, wait_for
 
 ROOMS = 40  # 101..140 on extensions 1101..1140
 
@@ -32,23 +31,6 @@ def restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def emulator_options(tmp_path: Path, **overrides: Any) -> EmulatorOptions:

@@ -18,7 +18,8 @@ from pmsbridge.runlock import AlreadyRunning, RunLock
 from pmsbridge.sim.pbx import PbxEmulator
 from tests.ledger.conftest import make_ledger
 from tests.ledger.events import check_in, check_out
-from tests.ops.conftest import emulator_options, migrated, settings_document, start_bridge, wait_for, write_config
+from tests.helpers import wait_for
+from tests.ops.conftest import emulator_options, migrated, settings_document, start_bridge, write_config
 from tests.ops.test_sdnotify import NotifySocket
 
 PBX = {"url": "https://192.0.2.10:8089", "username": "cdrapi", "password": "api-secret-for-backups",

@@ -13,7 +13,8 @@ from pmsbridge.pbx.errors import PbxError
 from pmsbridge.service import build
 from pmsbridge.web import create_app
 from tests.ledger.events import check_in, check_out
-from tests.ops.conftest import free_port, settings_document, wait_for
+from tests.helpers import free_port, wait_for
+from tests.ops.conftest import settings_document
 
 GUESTS = ["Fairweather", "Oyelaran", "Quintanilla"]
 

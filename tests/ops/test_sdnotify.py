@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from pmsbridge.sdnotify import Notifier, WatchdogPinger, watchdog_interval
-from tests.ops.conftest import settings_document, wait_for
+from tests.helpers import wait_for
+from tests.ops.conftest import settings_document
 
 
 class NotifySocket:

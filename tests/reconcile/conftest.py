@@ -3,7 +3,6 @@ over real HTTPS on 127.0.0.1, a dispatcher and a reconciler wired to them."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,25 +17,9 @@ from pmsbridge.pbx.client import PbxClient
 from pmsbridge.reconcile.reconciler import Reconciler
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from tests.ledger.conftest import make_ledger
+from tests.helpers import pbx_settings_for as pbx_settings, wait_for
 
 ROOMS = 30  # 101..130 on extensions 1101..1130
-
-
-def pbx_settings(emulator: PbxEmulator) -> PbxSettings:
-    options = emulator.options
-    return PbxSettings(url=emulator.url, username=options.username, password=options.password,
-                       pms_username=options.pms_username, pms_password=options.pms_password,
-                       tls_fingerprint=emulator.fingerprint, connect_timeout=2, read_timeout=5)
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def check_in(room: str, last_name: str, **guest) -> CheckIn:

@@ -14,7 +14,8 @@ from pmsbridge.reconcile.drift import repair_operations
 from pmsbridge.reconcile.models import DriftKind, DriftState
 from pmsbridge.reconcile.reconciler import CURSOR_KEY, SWAP_SEEN_KEY
 from pmsbridge.rooms import RoomState
-from tests.reconcile.conftest import ROOMS, check_in, wait_for
+from tests.helpers import wait_for
+from tests.reconcile.conftest import ROOMS, check_in
 
 
 @pytest.fixture

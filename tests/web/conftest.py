@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -67,16 +66,6 @@ def start_service(settings: Settings, *, web: bool = False) -> Service:
     service = build(settings)
     service.start(web=web)
     return service
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def csrf_of(client) -> str:

@@ -12,6 +12,7 @@ from pmsbridge.events import CheckIn, Guest
 from pmsbridge.users import LOCKOUT, MAX_FAILED_LOGINS, UserStore
 from pmsbridge.web import create_app
 from pmsbridge.web.ledger_pages import audit_entries
+from tests.helpers import wait_for
 from tests.web.conftest import (
     ADMIN,
     FRONTDESK,
@@ -24,7 +25,6 @@ from tests.web.conftest import (
     post,
     start_emulator,
     start_service,
-    wait_for,
 )
 
 # (method, path, endpoint, role): every route of the interface; "public" needs no login.

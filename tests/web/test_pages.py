@@ -15,6 +15,7 @@ from pmsbridge.config import ReconcilePolicy, ReconcileSettings, RoomsSettings
 from pmsbridge.events import CheckIn, CheckOut, DndSet, Guest, WakeupSet
 from pmsbridge.web import create_app
 from pmsbridge.web.ledger_pages import audit_entries
+from tests.helpers import wait_for
 from tests.web.conftest import (
     ADMIN,
     LEDGER_FILE,
@@ -24,7 +25,6 @@ from tests.web.conftest import (
     login,
     post,
     start_service,
-    wait_for,
 )
 
 

@@ -10,7 +10,8 @@ from pmsbridge.events import CheckIn, Guest
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.web.actions import FormError, build_event
 from pmsbridge.web.ledger_pages import audit_entries
-from tests.web.conftest import FRONTDESK, flashes, follow, post, wait_for
+from tests.helpers import wait_for
+from tests.web.conftest import FRONTDESK, flashes, follow, post
 
 
 def settled(service) -> bool:
