@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench chromium
 
 # The stamp files make the install run again only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml setup.py
@@ -21,8 +21,15 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/pmsbridge demo
 
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
 # pytest exits 5 when it collected no test: report it, but it is not a failure.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; rc=0; fi; exit $$rc
 
