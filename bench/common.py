@@ -19,6 +19,8 @@ import requests
 from pmsbridge.config import PbxSettings
 
 USERNAME, PASSWORD, PMS_USERNAME, PMS_PASSWORD = "cdrapi", "cdrapi-secret", "pms", "pms-secret"
+# The SQLite ledger's settings the bridge is measured with (bridge.sqlite_synchronous).
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 
 def free_port() -> int:

@@ -97,6 +97,9 @@ class BridgeSettings(Section):
     health_pbx_max_age: float = Field(
         default=900.0, ge=1, description="/healthz fails when no PBX request succeeded for this many seconds"
     )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="SQLite ledger: sync every commit (FULL), or only at checkpoints (NORMAL)"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -171,8 +171,7 @@ class Service:
         return bool(workers) and all(worker.is_alive() for worker in workers) and check_database(self).ok
 
     def _dispatcher_workers(self) -> list[threading.Thread]:
-        # The dispatcher offers no public view of its worker threads; this is the one place that looks.
-        return list(self.dispatcher._threads)
+        return list(self.dispatcher.workers)
 
     def _notify_ready(self) -> None:
         self.notifier.ready("running")
@@ -259,7 +258,8 @@ class Service:
 
 def build(settings: Settings, *, check_schema: bool = True) -> Service:
     """Build (but do not start) a service from validated settings."""
-    engine = create_ledger_engine(settings.bridge.effective_database_url)
+    engine = create_ledger_engine(settings.bridge.effective_database_url,
+                                  sqlite_synchronous=settings.bridge.sqlite_synchronous)
     if check_schema:
         require_current_schema(engine)
     mapping = RoomMapping.from_settings(settings.rooms)

@@ -1,5 +1,16 @@
 """The dispatcher: sends queued deliveries to the PBX, in order per room, paced, with retries.
 
+``max_in_flight`` worker threads each send one delivery at a time from a small local
+queue of claimed deliveries. Between requests, the worker that finds the queue running
+low (or outcomes piling up) settles with the ledger in one transaction: it records the
+outcomes of the requests sent since the last time, puts back claims that will not be
+sent soon (the dispatcher paused or stops), and claims the next room heads. A delivery is
+``in_flight`` in the ledger before its request is sent, so a crash leaves it uncertain, to
+be checked against the PBX before it is sent again; an outcome is committed before
+listeners hear of it. One transaction serves many requests, and no thread waits on
+another for each request (in CPython every hand-over of the interpreter costs as much
+as the transaction saves).
+
 Workers sleep until the ledger commits new deliveries (``Ledger.on_new_deliveries``) or
 the earliest retry falls due; they never poll the database on a fixed interval while
 there is work. Failures are sorted by scope:
@@ -22,14 +33,15 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pmsbridge.config import DispatcherSettings, PbxSettings
-from pmsbridge.ledger.models import utcnow
+from pmsbridge.ledger.models import DeliveryState, utcnow
 from pmsbridge.ledger.recovery import AppliedCheck, check_applied
-from pmsbridge.ledger.store import ClaimedDelivery, Ledger
+from pmsbridge.ledger.store import ClaimedDelivery, DeliveryResult, Ledger
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.pbx.errors import PbxAuthError, PbxError, PbxRequestRejected, PbxTlsError
@@ -45,6 +57,21 @@ CLAIM_LEASE = timedelta(minutes=10)
 # While idle, look for work committed by other processes (replays from the command line,
 # a second bridge on the same PostgreSQL database) this often.
 IDLE_WAKEUP = 5.0
+# Deliveries claimed ahead of the requests, so that one transaction serves several of
+# them; with pacing, no more than CLAIM_AHEAD_SECONDS of sending, so that a claim does
+# not sit in flight for long.
+CLAIM_AHEAD = 16
+CLAIM_AHEAD_SECONDS = 1.0
+# While claimed deliveries wait to be sent, outcomes are written together: once this
+# many are waiting, or the oldest has waited this long (listeners hear of them, rooms
+# free up). With nothing left to send they are written at once.
+RESULT_BATCH = 16
+RESULT_DELAY = 0.05
+# After the ledger could not be written (or a delivery not processed), wait this long.
+TROUBLE_PAUSE = 5.0
+# The shortest sleep until a retry falls due: a due time already past (clocks that
+# disagree) must not turn a worker into a loop of claims that find nothing.
+SHORTEST_DUE_WAIT = 0.05
 
 
 def worker_identity() -> str:
@@ -92,6 +119,16 @@ class DispatcherHealth:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class _Books:
+    """One settlement's worth of work, taken by the worker that writes it."""
+
+    results: list[tuple[DeliveryResult, DeliveryOutcome | None]]
+    release: list[ClaimedDelivery]
+    claim: int
+    hints: int
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -113,13 +150,28 @@ class Dispatcher:
         self.clock = clock
         self.identity = identity or worker_identity()
         self.health = DispatcherHealth()
-        self._wake = threading.Condition()
-        self._pending_wake = False
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pace_lock = threading.Lock()
         self._last_request = 0.0
-        self._outcome_listeners: list[Callable[[DeliveryOutcome], None]] = []
+        self._listeners_lock = threading.Lock()
+        self._outcome_listeners: tuple[Callable[[DeliveryOutcome], None], ...] = ()
+        interval = settings.min_interval_ms / 1000
+        ahead = min(CLAIM_AHEAD, int(CLAIM_AHEAD_SECONDS / interval)) if interval else CLAIM_AHEAD
+        # Claimed deliveries held at most: those being sent plus those queued.
+        self._capacity = settings.max_in_flight + max(1, ahead)
+        # Everything below is guarded by _changed's lock.
+        self._changed = threading.Condition()
+        self._queue: deque[ClaimedDelivery] = deque()
+        self._results: list[tuple[DeliveryResult, DeliveryOutcome | None]] = []
+        self._results_since = 0.0  # time.monotonic() of the oldest result waiting
+        self._look = True  # claimable work may be waiting
+        # Things that may have made deliveries claimable (commits, outcomes) so far: one
+        # arriving while a claim runs keeps _look set even when that claim came back short.
+        self._hints = 0
+        self._due: datetime | None = None  # the earliest retry, when nothing else will wake us
+        self._settling = False  # a worker is writing to the ledger
+        self._sending = 0  # workers busy with a delivery
         ledger.on_new_deliveries(self.wake)
 
     # -- life cycle -----------------------------------------------------------------
@@ -128,20 +180,30 @@ class Dispatcher:
         self.recover()
         self._stopping.clear()
         self.health.running = True
+        with self._changed:
+            self._look = True
         for number in range(self.settings.max_in_flight):
             thread = threading.Thread(target=self._run, name=f"dispatcher-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; a request in flight finishes (bounded by the client's timeouts)."""
+        """Stop claiming; a request in flight finishes (bounded by the client's timeouts),
+        the outcomes are recorded and the claims not sent go back to the queue."""
         self._stopping.set()
-        self.wake()
+        with self._changed:
+            self._changed.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
         self.health.running = False
+
+    @property
+    def workers(self) -> tuple[threading.Thread, ...]:
+        """The worker threads of the running dispatcher (none before ``start`` or after ``stop``):
+        every one of them is alive while it works."""
+        return tuple(self._threads)
 
     def recover(self) -> list[int]:
         """Put deliveries abandoned mid-request by a dead process back in the queue."""
@@ -151,60 +213,157 @@ class Dispatcher:
         )
 
     def wake(self) -> None:
-        with self._wake:
-            self._pending_wake = True
-            self._wake.notify_all()
+        """New deliveries may be claimable (cheap: called by the ledger after each commit)."""
+        with self._changed:
+            self._note_hint()
+            self._changed.notify()
+
+    def _note_hint(self) -> None:
+        self._look = True
+        self._hints += 1
 
     def on_outcome(self, callback: Callable[[DeliveryOutcome], None]) -> None:
-        self._outcome_listeners.append(callback)
+        """Tell ``callback`` each final outcome (delivered or dead) once it is committed,
+        from a dispatcher thread."""
+        with self._listeners_lock:
+            self._outcome_listeners = (*self._outcome_listeners, callback)
 
-    # -- the loop -------------------------------------------------------------------
+    def remove_outcome(self, callback: Callable[[DeliveryOutcome], None]) -> None:
+        """Stop telling ``callback``; one never added is ignored."""
+        with self._listeners_lock:
+            listeners = list(self._outcome_listeners)
+            if callback in listeners:
+                listeners.remove(callback)
+            self._outcome_listeners = tuple(listeners)
+
+    # -- the workers ----------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            if self._wait_while_paused():
-                continue
-            try:
-                delivery = self.ledger.claim_next(self.identity)
-            except Exception:
-                log.exception("cannot claim deliveries from the ledger; trying again shortly")
-                self._sleep(5.0)
-                continue
-            if delivery is None:
-                self._sleep_until_work()
-                continue
-            self._pace()
-            try:
-                self.process(delivery)
-            except Exception:
-                # The outcome could not be written: the row stays in flight and is
-                # released as uncertain at the next start or lease expiry.
-                log.exception("delivery %s: outcome not recorded", delivery.id)
-                self._sleep(5.0)
+        try:
+            while (task := self._next_task()) is not None:
+                if isinstance(task, _Books):
+                    self._settle(task)
+                    continue
+                try:
+                    self._pace()
+                    self.process(task)
+                except Exception:
+                    # The delivery stays in flight and is checked against the PBX at the next start.
+                    log.exception("delivery %s: could not be processed", task.id)
+                    self._sleep(TROUBLE_PAUSE)
+                finally:
+                    with self._changed:
+                        self._sending -= 1
+        finally:
+            with self._changed:
+                self._changed.notify_all()  # another worker may have results to write now
+
+    def _next_task(self) -> _Books | ClaimedDelivery | None:
+        """Books to settle, or the next delivery to send, once there is one; None to stop."""
+        with self._changed:
+            while True:
+                stopping = self._stopping.is_set()
+                holding = stopping or self._pause_remaining() > 0
+                if not self._settling:
+                    books = self._books_due(holding)
+                    if books is not None:
+                        self._settling = True
+                        return books
+                if stopping:
+                    if not self._settling and not self._results and not self._queue:
+                        return None
+                elif not holding and self._queue:
+                    self._sending += 1
+                    return self._queue.popleft()
+                timeout = self._idle_timeout(holding)
+                if not self._changed.wait(timeout) and timeout is not None:
+                    # A retry fell due, the pause ended, or it is time to look for others' work.
+                    self._look, self._due = True, None
+
+    def _books_due(self, holding: bool) -> _Books | None:
+        """The work for a settlement, if one is due now (the lock held)."""
+        release = list(self._queue) if holding else []
+        free = 0 if holding else self._capacity - len(self._queue) - self._sending
+        claimable = self._look and free > 0
+        results_due = bool(self._results) and (
+            holding or not self._queue or len(self._results) >= RESULT_BATCH
+            or time.monotonic() - self._results_since >= RESULT_DELAY
+        )
+        # Claim when a worker may find the queue empty, and top it up whenever writing anyway.
+        if not (results_due or release or (claimable and len(self._queue) < self.settings.max_in_flight)):
+            return None
+        books = _Books(self._results, release, free if claimable else 0, self._hints)
+        self._results = []
+        if release:
+            self._queue.clear()
+        return books
+
+    def _idle_timeout(self, holding: bool) -> float | None:
+        if self._settling or self._stopping.is_set():
+            return None  # the worker settling, or leaving, notifies
+        if holding:
+            return min(IDLE_WAKEUP, self._pause_remaining())
+        timeout = IDLE_WAKEUP
+        if self._due is not None:
+            timeout = min(timeout, max(SHORTEST_DUE_WAIT, (self._due - self.clock()).total_seconds()))
+        return timeout
+
+    def _settle(self, books: _Books) -> None:
+        """Write ``books`` in one transaction, then tell the outcomes and queue the claims."""
+        results = [result for result, _ in books.results]
+        try:
+            settled = self.ledger.settle(self.identity, results, release=books.release, claim=books.claim)
+        except Exception:
+            log.exception("cannot write the dispatcher's outcomes and claims to the ledger")
+            stopping = self._stopping.is_set()
+            with self._changed:
+                # When stopping they are left: what stays in flight is checked against the
+                # PBX at the next start.
+                if not stopping:
+                    self._results[:0] = books.results
+                    self._results_since = time.monotonic()
+                    self._queue.extendleft(reversed(books.release))
+                self._settling = False
+                self._changed.notify_all()
+            if not stopping:
+                self._sleep(TROUBLE_PAUSE)
+            return
+        for _, outcome in books.results:
+            if outcome is not None:
+                self._tell(outcome)
+        short = len(settled.claimed) < books.claim
+        with self._changed:
+            self._settling = False
+            self._queue.extend(settled.claimed)
+            if short and self._hints == books.hints:
+                self._look = False
+            idle = short and not (self._queue or self._sending or self._results)
+            self._changed.notify_all()
+        if idle:
+            self._note_due()
+
+    def _note_due(self) -> None:
+        """With nothing claimable and nothing in hand, find when the earliest retry falls due."""
+        try:
+            due = self.ledger.next_due()
+        except Exception:
+            log.exception("cannot read the ledger's next retry time")
+            due = None
+        with self._changed:
+            self._due = due
 
     def _sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
-    def _sleep_until_work(self) -> None:
-        due = self.ledger.next_due()
-        timeout = IDLE_WAKEUP
-        if due is not None:
-            timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
-        with self._wake:
-            if not self._pending_wake and not self._stopping.is_set():
-                self._wake.wait(timeout)
-            self._pending_wake = False
-
-    def _wait_while_paused(self) -> bool:
+    def _pause_remaining(self) -> float:
         paused_until = self.health.paused_until
         if paused_until is None:
-            return False
+            return 0.0
         remaining = (paused_until - self.clock()).total_seconds()
         if remaining <= 0:
             self.health.paused_until = None
-            return False
-        self._sleep(min(remaining, 1.0))
-        return True
+            return 0.0
+        return remaining
 
     def _pace(self) -> None:
         interval = self.settings.min_interval_ms / 1000
@@ -242,6 +401,7 @@ class Dispatcher:
         return extension
 
     def process(self, delivery: ClaimedDelivery) -> None:
+        """Send one claimed delivery; its outcome is recorded (and then told) by the bookkeeper."""
         try:
             document = self.document_for(delivery)
         except (UnmappedRoom, ValueError) as err:
@@ -250,9 +410,9 @@ class Dispatcher:
         if delivery.uncertain:
             check = self._already_applied(delivery)
             if check is AppliedCheck.APPLIED:
-                self.ledger.mark_delivered(delivery.id, self.identity, request=document,
-                                           note="found applied on the PBX after an interrupted attempt")
-                self._tell(DeliveryOutcome(delivery, delivered=True))
+                self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document,
+                                            error="found applied on the PBX after an interrupted attempt"),
+                             DeliveryOutcome(delivery, delivered=True))
                 return
         try:
             self.client.pmsapi_data(document, self.pbx_settings.pmsapi_format)
@@ -260,16 +420,25 @@ class Dispatcher:
             self._dead(delivery, str(err), err.status, document)
         except (PbxAuthError, PbxTlsError) as err:
             self._pause(SITE_PROBLEM_PAUSE, str(err))
-            self.ledger.mark_retry(delivery.id, self.identity, error=str(err), status=err.status,
-                                   at=self.health.paused_until, request=document)
+            self._report(DeliveryResult(delivery.id, DeliveryState.RETRYING, request=document, error=str(err),
+                                        status=err.status, next_attempt_at=self.health.paused_until,
+                                        uncertain=delivery.uncertain), None)
         except PbxError as err:
             self._retry(delivery, err, document)
         else:
             self.health.sent += 1
             self.health.last_delivered_at = self.clock()
             self.health.pause_reason = None
-            self.ledger.mark_delivered(delivery.id, self.identity, request=document)
-            self._tell(DeliveryOutcome(delivery, delivered=True))
+            self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document),
+                         DeliveryOutcome(delivery, delivered=True))
+
+    def _report(self, result: DeliveryResult, outcome: DeliveryOutcome | None) -> None:
+        """Keep a result for the next settlement (which then tells its outcome)."""
+        with self._changed:
+            if not self._results:
+                self._results_since = time.monotonic()
+            self._results.append((result, outcome))
+            self._note_hint()  # the delivery's rooms are free once its result is written
 
     def _already_applied(self, delivery: ClaimedDelivery) -> AppliedCheck:
         try:
@@ -288,10 +457,11 @@ class Dispatcher:
             return
         delay = self.backoff(delivery.attempts, err.retry_after)
         at = now + timedelta(seconds=delay)
-        # A request whose answer was lost may have been carried out: check before resending.
-        self.ledger.mark_retry(delivery.id, self.identity, error=str(err), status=err.status, at=at,
-                               request=document, uncertain=err.maybe_applied or delivery.uncertain)
         self._pause(delay, str(err))
+        # A request whose answer was lost may have been carried out: check before resending.
+        self._report(DeliveryResult(delivery.id, DeliveryState.RETRYING, request=document, error=str(err),
+                                    status=err.status, next_attempt_at=at,
+                                    uncertain=err.maybe_applied or delivery.uncertain), None)
         log.warning("delivery %s (%s room %s) failed, retry in %.0f s: %s", delivery.id, delivery.operation,
                     delivery.room, delay, err)
 
@@ -304,8 +474,8 @@ class Dispatcher:
 
     def _dead(self, delivery: ClaimedDelivery, error: str, status: int | None, document: str | None) -> None:
         self.health.failed += 1
-        self.ledger.mark_dead(delivery.id, self.identity, error=error, status=status, request=document)
-        self._tell(DeliveryOutcome(delivery, delivered=False, error=error, status=status))
+        self._report(DeliveryResult(delivery.id, DeliveryState.DEAD, request=document, error=error, status=status),
+                     DeliveryOutcome(delivery, delivered=False, error=error, status=status))
 
     def _pause(self, seconds: float, reason: str) -> None:
         until = self.clock() + timedelta(seconds=seconds)

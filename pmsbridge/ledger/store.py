@@ -5,27 +5,47 @@ Two promises are kept here:
 - *Nothing lost*: ``record`` stores the inbound event, the new room state and every PBX
   operation it causes in one transaction; an adapter acknowledges its source only after
   ``record`` returned.
-- *Nothing doubled*: a delivery is claimed by a conditional UPDATE that changes exactly
-  one row, and only when no earlier open delivery holds one of its rooms, so two workers
+- *Nothing doubled*: a delivery is claimed by a conditional UPDATE that changes it only
+  while it is claimable and no earlier open delivery holds one of its rooms, so two workers
   (or two processes on one PostgreSQL database) never send the same operation, and each
   room's operations reach the PBX in order.
+
+Recording, claiming and writing outcomes run for every PMS message: they use statements
+compiled once (``statements``) and one transaction each. The dispatcher writes the
+outcomes of several attempts and claims the next deliveries in one transaction
+(``settle``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -42,6 +62,7 @@ from pmsbridge.ledger.models import (
     RoomStateRow,
     utcnow,
 )
+from pmsbridge.ledger.statements import Statement, Transaction, transaction
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.rooms import PbxOperation, RoomPolicy, RoomState, apply, rooms_touched
 
@@ -96,26 +117,175 @@ class _Listeners:
                 log.exception("delivery listener failed")
 
 
-@functools.cache
-def _delivery_claim_guard(table=Delivery.__table__):
-    """SQL: no earlier open delivery shares a room with this one.
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome of one attempt at a claimed delivery, as ``Ledger.settle`` records it.
+
+    ``state`` is DELIVERED, RETRYING (again at ``next_attempt_at``) or DEAD; ``error`` is
+    the failure, or for a delivered one a note (kept as the delivery's last error);
+    ``status`` the PBX's status code of a failed attempt; ``request`` the document sent;
+    ``uncertain`` (RETRYING only) that the PBX may have carried it out already.
+    """
+
+    delivery_id: int
+    state: DeliveryState
+    request: str | None = None
+    error: str | None = None
+    status: int | None = None
+    next_attempt_at: datetime | None = None
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What ``Ledger.settle`` did: per result whether it was recorded (False: the delivery
+    was no longer held by the worker), and the deliveries claimed, oldest first."""
+
+    recorded: tuple[bool, ...]
+    claimed: tuple[ClaimedDelivery, ...]
+
+
+def _in_states(column: ColumnElement, states: Iterable[DeliveryState]) -> ColumnElement[bool]:
+    """``column IN ('pending', ...)`` with the states written into the SQL: a fixed list that
+    compiles once, and that the planner can match against the (state, ...) indexes."""
+    return column.in_([literal_column(f"'{state.value}'") for state in states])
+
+
+def _claim_guard(target: FromClause) -> ColumnElement[bool]:
+    """SQL: no earlier open delivery shares a room with ``target``'s row (``target`` is the
+    delivery table or an alias of it).
 
     One NOT EXISTS per pair of room columns rather than one with an OR, so that each
     probe is an index lookup on (room, state) or (target_room, state).
     """
-    open_states = [s.value for s in OPEN_STATES]
+    table = Delivery.__table__
 
-    def earlier_holding(column: str, room):
+    def earlier_holding(column: str, room: ColumnElement) -> ColumnElement[bool]:
         earlier = table.alias(f"earlier_{column}")
-        return exists(select(literal(1)).where(earlier.c[column] == room, earlier.c.state.in_(open_states),
-                                               earlier.c.id < table.c.id))
+        return exists(select(literal_column("1")).where(
+            earlier.c[column] == room, _in_states(earlier.c.state, OPEN_STATES), earlier.c.id < target.c.id))
 
+    moved_to = target.c.target_room
     return and_(
-        ~earlier_holding("room", table.c.room),
-        ~earlier_holding("target_room", table.c.room),
-        or_(table.c.target_room.is_(None),
-            and_(~earlier_holding("room", table.c.target_room), ~earlier_holding("target_room", table.c.target_room))),
+        ~earlier_holding("room", target.c.room),
+        ~earlier_holding("target_room", target.c.room),
+        or_(moved_to.is_(None), and_(~earlier_holding("room", moved_to), ~earlier_holding("target_room", moved_to))),
     )
+
+
+class _HotStatements:
+    """The statements of recording, claiming and settling, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect):
+        events, deliveries, rooms = InboundEvent.__table__, Delivery.__table__, RoomStateRow.__table__
+        audit = AuditEntry.__table__
+        value = bindparam
+
+        def compiled(statement) -> Statement:  # noqa: ANN001
+            return Statement(statement, dialect)
+
+        def new_id(statement):  # noqa: ANN001, ANN202
+            # SQLite hands out the new row's id without RETURNING, in one step less.
+            return statement if dialect.name == "sqlite" else statement.returning(statement.table.c.id)
+
+        # -- recording
+        self.event_by_key = compiled(
+            select(events.c.id, events.c.status)
+            .where(events.c.source == value("source"), events.c.source_key == value("source_key"))
+            .order_by(events.c.id).limit(1)
+        )
+        self.insert_event = compiled(new_id(
+            insert(events).values(received_at=value("now"), source=value("event_source"),
+                                  source_key=value("event_source_key"), kind=value("event_kind"),
+                                  room=value("event_room"), actor=value("event_actor"), raw=value("event_raw"),
+                                  parsed=value("event_parsed"), status=EventStatus.APPLIED.value)
+        ))
+        self.flag_event = compiled(update(events).where(events.c.id == value("event_id"))
+                                   .values(status=value("new_status"), problem=value("new_problem")))
+        # FOR UPDATE holds the row on PostgreSQL; SQLite's IMMEDIATE transaction already
+        # holds the whole database, and the clause is left out there.
+        self.room_state = compiled(select(rooms.c.state).where(rooms.c.room == value("room_name")).with_for_update())
+        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        self.insert_room = compiled(
+            dialect_insert(rooms).values(room=value("room_name"), state=value("new_state"), updated_at=value("now"))
+            .on_conflict_do_nothing(index_elements=["room"])
+        )
+        self.store_room_state = compiled(update(rooms).where(rooms.c.room == value("room_name"))
+                                         .values(state=value("new_state"), updated_at=value("now")))
+        self.flag_room = compiled(update(rooms).where(rooms.c.room == value("room_name"))
+                                  .values(attention=value("new_attention")))
+        self.insert_delivery = compiled(new_id(
+            insert(deliveries).values(event_id=value("for_event"), created_at=value("now"),
+                                      next_attempt_at=value("now"), operation=value("new_operation"),
+                                      room=value("new_room"), target_room=value("new_target_room"),
+                                      fields=value("new_fields"), state=DeliveryState.PENDING.value, attempts=0,
+                                      uncertain=False)
+        ))
+        self.room_busy = compiled(
+            select(literal_column("1")).where(or_(deliveries.c.room == value("room_name"),
+                                         deliveries.c.target_room == value("room_name")),
+                                     _in_states(deliveries.c.state, OPEN_STATES)).limit(1)
+        )
+        self.insert_audit = compiled(insert(audit).values(at=value("now"), actor=value("new_actor"),
+                                                          action=value("new_action"), room=value("room_name"),
+                                                          detail=value("new_detail")))
+
+        # -- claiming: the oldest due room heads, re-checked by the UPDATE itself
+        candidate, opened = deliveries.alias("candidate"), deliveries.alias("open_delivery")
+        # The lower bound lets SQLite walk (state, id) in id order and stop at the limit,
+        # instead of testing the guard on every due row and sorting them.
+        oldest_open = select(func.min(opened.c.id)).where(_in_states(opened.c.state, OPEN_STATES)).scalar_subquery()
+        candidates = (
+            select(candidate.c.id)
+            .where(candidate.c.id >= oldest_open, _in_states(candidate.c.state, CLAIMABLE),
+                   candidate.c.next_attempt_at <= value("now"), _claim_guard(candidate))
+            .order_by(candidate.c.id)
+            .limit(value("claim_limit", type_=Integer))
+            # PostgreSQL: a second process passes over the rows the first is claiming
+            # instead of waiting for them and then finding them taken.
+            .with_for_update(skip_locked=True)
+            # Chosen once: as a plain subquery PostgreSQL may run it again for each row
+            # it updates, and a LIMIT in it would then not bound the claim.
+            .cte("candidates").prefix_with("MATERIALIZED")
+        )
+        self.claim = compiled(
+            update(deliveries)
+            .where(deliveries.c.id.in_(select(candidates.c.id)), _in_states(deliveries.c.state, CLAIMABLE),
+                   _claim_guard(deliveries))
+            .values(state=DeliveryState.IN_FLIGHT.value, claimed_by=value("worker"), claimed_at=value("now"),
+                    attempts=deliveries.c.attempts + 1)
+            .returning(deliveries.c.id, deliveries.c.event_id, deliveries.c.operation, deliveries.c.room,
+                       deliveries.c.target_room, deliveries.c.fields, deliveries.c.attempts, deliveries.c.created_at,
+                       deliveries.c.uncertain)
+        )
+        self.next_due = compiled(
+            select(func.min(deliveries.c.next_attempt_at))
+            .where(_in_states(deliveries.c.state, CLAIMABLE), _claim_guard(deliveries))
+        )
+
+        # -- settling: each only while the worker still holds the delivery
+        held = and_(deliveries.c.id == value("delivery_id"), deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+                    deliveries.c.claimed_by == value("worker"))
+        self.delivered = compiled(
+            update(deliveries).where(held)
+            .values(state=DeliveryState.DELIVERED.value, delivered_at=value("now"), request=value("sent"),
+                    last_error=value("error"), last_status=0, uncertain=False)
+        )
+        self.retrying = compiled(
+            update(deliveries).where(held)
+            .values(state=DeliveryState.RETRYING.value, next_attempt_at=value("again_at"), last_error=value("error"),
+                    last_status=value("status"), request=value("sent"), uncertain=value("maybe_applied"))
+        )
+        self.dead = compiled(
+            update(deliveries).where(held)
+            .values(state=DeliveryState.DEAD.value, last_error=value("error"), last_status=value("status"),
+                    request=value("sent"), uncertain=False)
+            .returning(deliveries.c.room)
+        )
+        self.unclaim = compiled(
+            update(deliveries).where(held)
+            .values(state=value("back_to"), attempts=deliveries.c.attempts - 1)
+        )
 
 
 class Ledger:
@@ -135,9 +305,14 @@ class Ledger:
         self.zone = zone
         self.clock = clock
         self._listeners = _Listeners()
-        # SQLite serialises writers anyway; this keeps one process's threads from
-        # queueing on the database's busy timeout instead of on a cheap lock.
-        self._record_lock = threading.Lock()
+        self._sql = _HotStatements(engine.dialect)
+        # SQLite serialises writers anyway; this keeps one process's threads (adapters,
+        # the dispatcher) queueing on a cheap lock instead of on the database's busy
+        # timeout, which sleeps in steps of milliseconds.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def _writing(self) -> AbstractContextManager:
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     # -- inbound ---------------------------------------------------------------------
 
@@ -148,91 +323,80 @@ class Ledger:
     def record(self, event: Event, raw: str, *, actor: str | None = None) -> RecordResult:
         """Store an event, apply it to the room state and queue its PBX operations, atomically.
 
-        A repeat of (source, source_key) changes nothing and returns the first event's id
-        with ``duplicate=True``.
+        Returns once the transaction is committed. A repeat of (source, source_key) changes
+        nothing and returns the first event's id with ``duplicate=True``.
         """
         if event.source_key is not None:
             first = self._find_by_key(event.source, event.source_key)
             if first is not None:
-                return RecordResult(first.id, EventStatus(first.status), duplicate=True)
+                return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
+        parsed = event.model_dump_json()
         try:
-            with self._record_lock, self.engine.begin() as connection:
-                result = self._record_in(connection, event, raw, actor)
+            with self._writing(), transaction(self.engine) as tx:
+                result = self._record_in(tx, event, raw, actor, parsed)
         except IntegrityError:
             # Another thread or process stored the same (source, source_key) first.
             first = self._find_by_key(event.source, event.source_key) if event.source_key else None
             if first is None:
                 raise
-            return RecordResult(first.id, EventStatus(first.status), duplicate=True)
+            return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         if result.deliveries:
             self._listeners.fire()
         return result
 
-    # The record path runs for every PMS message: it uses SQLAlchemy Core on one
-    # connection, without the ORM's unit of work, which costs several times more.
-    def _record_in(self, connection: Connection, event: Event, raw: str, actor: str | None) -> RecordResult:
+    def _record_in(self, tx: Transaction, event: Event, raw: str, actor: str | None, parsed: str) -> RecordResult:
+        sql = self._sql
         now = self.clock()
         now_local = now.astimezone(self.zone).replace(tzinfo=None)
-        events, deliveries, room_states = InboundEvent.__table__, Delivery.__table__, RoomStateRow.__table__
-        event_id = connection.execute(
-            insert(events).returning(events.c.id),
-            dict(received_at=now, source=event.source, source_key=event.source_key, kind=event.kind, room=event.room,
-                 actor=actor, raw=raw, parsed=event.model_dump_json(), status=EventStatus.APPLIED.value),
-        ).scalar_one()
+        event_id = tx.insert(sql.insert_event, now=now, event_source=event.source, event_source_key=event.source_key,
+                             event_kind=event.kind, event_room=event.room, event_actor=actor, event_raw=raw,
+                             event_parsed=parsed)
 
-        states = self._lock_rooms(connection, rooms_touched(event), now)
+        states = self._lock_rooms(tx, rooms_touched(event), now)
         outcome = apply(states, event, self.policy, now_local)
 
         for room, state in outcome.states.items():
-            connection.execute(update(room_states).where(room_states.c.room == room)
-                               .values(state=state.model_dump_json(), updated_at=now))
+            tx.execute(sql.store_room_state, room_name=room, new_state=state.model_dump_json(), now=now)
         operation_rooms = (room for op in outcome.operations for room in (op.room, op.target_room) if room)
         problems = []
         for room in dict.fromkeys(operation_rooms):
             if self.mapping.extension(room) is None:
                 problem = f"room {room} has no extension (rooms.extension_template or rooms.map)"
-                connection.execute(update(room_states).where(room_states.c.room == room).values(attention=problem))
+                tx.execute(sql.flag_room, room_name=room, new_attention=problem)
                 problems.append(problem)
         delivery_ids = tuple(
-            connection.execute(
-                insert(deliveries).returning(deliveries.c.id),
-                dict(event_id=event_id, created_at=now, next_attempt_at=now, operation=operation.operation,
-                     room=operation.room, target_room=operation.target_room,
-                     fields=json.dumps(operation.fields, sort_keys=True), state=DeliveryState.PENDING.value,
-                     attempts=0, uncertain=False),
-            ).scalar_one()
+            tx.insert(sql.insert_delivery, for_event=event_id, now=now, new_operation=operation.operation,
+                      new_room=operation.room, new_target_room=operation.target_room,
+                      new_fields=json.dumps(operation.fields, sort_keys=True))
             for operation in outcome.operations
         )
         status = EventStatus.NEEDS_ATTENTION if problems else EventStatus.APPLIED
         notes = tuple(outcome.notes)
         problem = "; ".join(problems or notes) or None
         if problem or problems:
-            connection.execute(update(events).where(events.c.id == event_id)
-                               .values(status=status.value, problem=problem))
+            tx.execute(sql.flag_event, event_id=event_id, new_status=status.value, new_problem=problem)
         return RecordResult(event_id, status, deliveries=delivery_ids, notes=notes)
 
-    def _lock_rooms(self, connection: Connection, rooms: Sequence[str], now: datetime) -> dict[str, RoomState]:
+    def _lock_rooms(self, tx: Transaction, rooms: Sequence[str], now: datetime) -> dict[str, RoomState]:
         """The current state of ``rooms``, locked until the transaction ends.
 
-        Rooms are created vacant first (ON CONFLICT DO NOTHING), so that PostgreSQL can
-        lock a row even for a room never seen before. On SQLite the IMMEDIATE
-        transaction already holds the database's write lock.
+        A room never seen before is created vacant (ON CONFLICT DO NOTHING: another
+        transaction may be creating it too), so that PostgreSQL has a row to lock. Rooms
+        are taken in a fixed order, so that two moves cannot deadlock. On SQLite the
+        IMMEDIATE transaction already holds the database's write lock.
         """
-        if not rooms:
-            return {}
-        table = RoomStateRow.__table__
-        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        for room in sorted(rooms):  # a fixed order, so two moves cannot deadlock
-            connection.execute(
-                dialect_insert(table)
-                .values(room=room, state=RoomState(room=room).model_dump_json(), updated_at=now)
-                .on_conflict_do_nothing(index_elements=["room"])
-            )
-        rows = connection.execute(
-            select(table.c.room, table.c.state).where(table.c.room.in_(rooms)).order_by(table.c.room)
-            .with_for_update()
-        )
-        return {room: RoomState.model_validate_json(state) for room, state in rows}
+        sql = self._sql
+        states = {}
+        for room in sorted(rooms):
+            stored = tx.scalar(sql.room_state, room_name=room)
+            if stored is None:
+                vacant = RoomState(room=room)
+                if tx.execute(sql.insert_room, room_name=room, new_state=vacant.model_dump_json(), now=now) == 1:
+                    states[room] = vacant
+                    continue
+                stored = tx.scalar(sql.room_state, room_name=room)
+            states[room] = RoomState.model_validate_json(stored)
+        return states
 
     def record_rejected(self, source: str, raw: str, problem: str, *, room: str | None = None) -> int:
         """Keep input that could not be understood, with the reason, for an operator to inspect.
@@ -265,7 +429,7 @@ class Ledger:
         if source_key is not None:
             first = self._find_by_key(source, source_key)
             if first is not None:
-                return RecordResult(first.id, EventStatus(first.status), duplicate=True)
+                return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         try:
             with Session(self.engine) as session:
                 row = InboundEvent(source=source, source_key=source_key, raw=raw, room=room,
@@ -277,47 +441,76 @@ class Ledger:
             first = self._find_by_key(source, source_key) if source_key else None
             if first is None:
                 raise
-            return RecordResult(first.id, EventStatus(first.status), duplicate=True)
+            return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         log.warning("input from %s needs attention (event %s): %s", source, event_id, problem)
         return RecordResult(event_id, EventStatus.NEEDS_ATTENTION, notes=(problem,))
 
-    def _find_by_key(self, source: str, source_key: str) -> InboundEvent | None:
-        with Session(self.reader) as session:
-            return session.execute(
-                select(InboundEvent).where(InboundEvent.source == source, InboundEvent.source_key == source_key)
-            ).scalars().first()
+    def _find_by_key(self, source: str, source_key: str) -> tuple[int, str] | None:
+        """(id, status) of the event stored with this (source, source_key), if any."""
+        with transaction(self.engine, write=False) as tx:
+            return tx.first(self._sql.event_by_key, source=source, source_key=source_key)
 
     # -- dispatch --------------------------------------------------------------------
 
-    def claim_next(self, worker: str, *, limit: int = 8) -> ClaimedDelivery | None:
-        """Claim the oldest due delivery whose rooms are free; None when there is none.
+    def claim_next(self, worker: str) -> ClaimedDelivery | None:
+        """Claim the oldest due delivery whose rooms are free; None when there is none."""
+        claimed = self.settle(worker, claim=1).claimed
+        return claimed[0] if claimed else None
 
-        The UPDATE repeats the conditions, so that of two workers racing for a row only
-        one changes it; the loser moves on to the next candidate.
+    def settle(self, worker: str, results: Sequence[DeliveryResult] = (), *,
+               release: Sequence[ClaimedDelivery] = (), claim: int = 0) -> Settlement:
+        """In one transaction: record ``results``, put ``release`` (claimed, never sent) back
+        in the queue, and claim up to ``claim`` of the oldest due deliveries whose rooms are free.
+
+        Everything applies only to deliveries ``worker`` holds. A claim is one conditional
+        UPDATE that re-checks each row (still claimable, no earlier open delivery of its
+        rooms), so that of two workers racing for a row only one gets it; a claimed row is
+        ``in_flight`` from the commit on. A released one returns to pending (or retrying)
+        with its attempt uncounted. Results are durable when this returns.
         """
+        if not (results or release or claim > 0):
+            return Settlement((), ())
+        sql = self._sql
         now = self.clock()
-        table = Delivery.__table__
-        guard = _delivery_claim_guard(table)
-        claimable = [s.value for s in CLAIMABLE]
-        with self.engine.begin() as connection:
-            candidates = connection.execute(
-                select(table.c.id)
-                .where(table.c.state.in_(claimable), table.c.next_attempt_at <= now, guard)
-                .order_by(table.c.id)
-                .limit(limit)
-            ).scalars().all()
-            for delivery_id in candidates:
-                claimed = connection.execute(
-                    update(table)
-                    .where(table.c.id == delivery_id, table.c.state.in_(claimable), guard)
-                    .values(state=DeliveryState.IN_FLIGHT.value, claimed_by=worker, claimed_at=now,
-                            attempts=table.c.attempts + 1)
-                ).rowcount
-                if claimed == 1:
-                    row = connection.execute(select(table).where(table.c.id == delivery_id)).one()
-                    return ClaimedDelivery(row.id, row.event_id, row.operation, row.room, row.target_room,
-                                           json.loads(row.fields), row.attempts, row.created_at, row.uncertain)
-        return None
+        with self._writing(), transaction(self.engine) as tx:
+            dead_rooms: dict[str, str] = {}
+            recorded = tuple(self._record_result(tx, worker, result, now, dead_rooms) for result in results)
+            # Room flags last and in a fixed order, so that this and record() (rooms, then new
+            # deliveries) never wait on each other in a circle on PostgreSQL.
+            for room in sorted(dead_rooms):
+                tx.execute(sql.flag_room, room_name=room, new_attention=dead_rooms[room])
+            for delivery in release:
+                back_to = DeliveryState.RETRYING if delivery.attempts > 1 else DeliveryState.PENDING
+                tx.execute(sql.unclaim, delivery_id=delivery.id, worker=worker, back_to=back_to.value)
+            rows = tx.rows(sql.claim, worker=worker, now=now, claim_limit=claim) if claim > 0 else []
+        for result, done in zip(results, recorded):
+            if result.state == DeliveryState.DEAD and done:
+                log.error("delivery %s is dead: %s", result.delivery_id, result.error)
+            elif not done:
+                log.warning("delivery %s was no longer held by %s when its outcome arrived", result.delivery_id,
+                            worker)
+        claimed = sorted(
+            (ClaimedDelivery(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8])
+             for row in rows),
+            key=lambda delivery: delivery.id,
+        )
+        return Settlement(recorded, tuple(claimed))
+
+    def _record_result(self, tx: Transaction, worker: str, result: DeliveryResult, now: datetime,
+                       dead_rooms: dict[str, str]) -> bool:
+        sql = self._sql
+        held = dict(delivery_id=result.delivery_id, worker=worker, sent=result.request, error=result.error)
+        if result.state == DeliveryState.DELIVERED:
+            return tx.execute(sql.delivered, now=now, **held) == 1
+        if result.state == DeliveryState.RETRYING:
+            return tx.execute(sql.retrying, again_at=result.next_attempt_at, status=result.status,
+                              maybe_applied=result.uncertain, **held) == 1
+        if result.state == DeliveryState.DEAD:
+            room = tx.scalar(sql.dead, status=result.status, **held)
+            if room is not None:
+                dead_rooms[room] = f"delivery {result.delivery_id} is dead: {result.error}"
+            return room is not None
+        raise ValueError(f"an attempt ends delivered, retrying or dead, not {result.state}")
 
     def next_due(self) -> datetime | None:
         """When the earliest claimable delivery becomes due (for the worker's sleep).
@@ -325,47 +518,24 @@ class Ledger:
         Deliveries held behind an earlier one of their room are not counted: they become
         claimable when that one finishes, which wakes the worker anyway.
         """
-        table = Delivery.__table__
-        with Session(self.reader) as session:
-            return session.execute(
-                select(func.min(table.c.next_attempt_at))
-                .where(table.c.state.in_([s.value for s in CLAIMABLE]), _delivery_claim_guard(table))
-            ).scalar()
-
-    def _finish(self, delivery_id: int, worker: str, **values) -> bool:
-        table, room_states = Delivery.__table__, RoomStateRow.__table__
-        with self.engine.begin() as connection:
-            changed = connection.execute(
-                update(table)
-                .where(table.c.id == delivery_id, table.c.state == DeliveryState.IN_FLIGHT.value,
-                       table.c.claimed_by == worker)
-                .values(**values)
-            ).rowcount
-            if changed == 1 and values.get("state") == DeliveryState.DEAD:
-                room = connection.execute(select(table.c.room).where(table.c.id == delivery_id)).scalar_one()
-                connection.execute(
-                    update(room_states).where(room_states.c.room == room)
-                    .values(attention=f"delivery {delivery_id} is dead: {values.get('last_error')}")
-                )
-        if changed != 1:
-            log.warning("delivery %s was no longer held by %s when its outcome arrived", delivery_id, worker)
-        return changed == 1
+        with transaction(self.engine, write=False) as tx:
+            return tx.scalar(self._sql.next_due)
 
     def mark_delivered(self, delivery_id: int, worker: str, *, request: str | None = None,
                        note: str | None = None) -> bool:
-        return self._finish(delivery_id, worker, state=DeliveryState.DELIVERED, delivered_at=self.clock(),
-                            request=request, last_error=note, last_status=0, uncertain=False)
+        result = DeliveryResult(delivery_id, DeliveryState.DELIVERED, request=request, error=note)
+        return self.settle(worker, [result]).recorded[0]
 
     def mark_retry(self, delivery_id: int, worker: str, *, error: str, status: int | None, at: datetime,
                    request: str | None = None, uncertain: bool = False) -> bool:
-        return self._finish(delivery_id, worker, state=DeliveryState.RETRYING, next_attempt_at=at,
-                            last_error=error, last_status=status, request=request, uncertain=uncertain)
+        result = DeliveryResult(delivery_id, DeliveryState.RETRYING, request=request, error=error, status=status,
+                                next_attempt_at=at, uncertain=uncertain)
+        return self.settle(worker, [result]).recorded[0]
 
     def mark_dead(self, delivery_id: int, worker: str, *, error: str, status: int | None,
                   request: str | None = None) -> bool:
-        log.error("delivery %s is dead: %s", delivery_id, error)
-        return self._finish(delivery_id, worker, state=DeliveryState.DEAD, last_error=error, last_status=status,
-                            request=request, uncertain=False)
+        result = DeliveryResult(delivery_id, DeliveryState.DEAD, request=request, error=error, status=status)
+        return self.settle(worker, [result]).recorded[0]
 
     def release_interrupted(self, is_abandoned: Callable[[str | None, datetime | None], bool]) -> list[int]:
         """Return in-flight deliveries whose worker died to the queue, flagged uncertain.
@@ -481,29 +651,21 @@ class Ledger:
             raise ValueError(f"a repair of room {room} can only hold operations on that room alone")
         if not operations:
             return ()
+        sql = self._sql
         now = self.clock()
-        deliveries, audit = Delivery.__table__, AuditEntry.__table__
-        with self._record_lock, self.engine.connect() as connection, connection.begin() as transaction:
-            state = self._lock_rooms(connection, [room], now)[room]
-            busy = connection.execute(
-                select(literal(1)).where(or_(deliveries.c.room == room, deliveries.c.target_room == room),
-                                         deliveries.c.state.in_([s.value for s in OPEN_STATES])).limit(1)
-            ).first()
-            if state != based_on or busy is not None:
-                transaction.rollback()
+        with self._writing(), transaction(self.engine) as tx:
+            state = self._lock_rooms(tx, [room], now)[room]
+            if state != based_on or tx.first(sql.room_busy, room_name=room) is not None:
+                tx.rollback()
                 return ()
             ids = tuple(
-                connection.execute(
-                    insert(deliveries).returning(deliveries.c.id),
-                    dict(event_id=None, created_at=now, next_attempt_at=now, operation=operation.operation, room=room,
-                         target_room=None, fields=json.dumps(operation.fields, sort_keys=True),
-                         state=DeliveryState.PENDING.value, attempts=0, uncertain=False),
-                ).scalar_one()
+                tx.insert(sql.insert_delivery, for_event=None, now=now, new_operation=operation.operation,
+                          new_room=room, new_target_room=None, new_fields=json.dumps(operation.fields, sort_keys=True))
                 for operation in operations
             )
             summary = ", ".join(op.operation for op in operations)
-            connection.execute(insert(audit), dict(at=now, actor=actor, action="repair", room=room,
-                                                   detail=f"{reason}: {summary}" if reason else summary))
+            tx.execute(sql.insert_audit, now=now, new_actor=actor, new_action="repair", room_name=room,
+                       new_detail=f"{reason}: {summary}" if reason else summary)
         self._listeners.fire()
         return ids
 
