@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import pmsbridge.ledger.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import pmsbridge.accounting.models  # noqa: F401
 import pmsbridge.reconcile.models  # noqa: F401
 import pmsbridge.minibar  # noqa: F401  (the web interface's tables)
 import pmsbridge.users  # noqa: F401

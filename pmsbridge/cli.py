@@ -128,6 +128,24 @@ def cmd_ledger_replay(args: argparse.Namespace) -> int:
     return replay(settings_from(args), args)
 
 
+def cmd_postings_list(args: argparse.Namespace) -> int:
+    from pmsbridge.accounting.commands import list_postings
+
+    return list_postings(settings_from(args), args)
+
+
+def cmd_postings_repost(args: argparse.Namespace) -> int:
+    from pmsbridge.accounting.commands import repost
+
+    return repost(settings_from(args), args)
+
+
+def cmd_postings_settle(args: argparse.Namespace) -> int:
+    from pmsbridge.accounting.commands import settle
+
+    return settle(settings_from(args), args)
+
+
 def cmd_resync(args: argparse.Namespace) -> int:
     from pmsbridge.adapters.fias.commands import resync
 
@@ -193,6 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, action="append", dest="ids", help="a dead delivery's id (repeatable)")
     which.add_argument("--room")
     which.add_argument("--all-dead", action="store_true")
+
+    postings = commands.add_parser("postings", help="charges posted to the PMS").add_subparsers(
+        dest="postings_command", required=True)
+    postings_list = command("list", cmd_postings_list, "list postings (newest first) and the rooms' totals",
+                            parent=postings)
+    postings_list.add_argument("--room")
+    postings_list.add_argument("--state", choices=["queued", "sent", "posted", "refused", "unknown", "failed",
+                                                   "settled"])
+    postings_list.add_argument("--limit", type=int, default=50)
+    command("repost", cmd_postings_repost, "send a refused, unknown or failed posting again (audited)",
+            parent=postings).add_argument("id", type=int)
+    postings_settle = command("settle", cmd_postings_settle,
+                              "mark a refused, unknown or failed posting as handled by hand (audited)", parent=postings)
+    postings_settle.add_argument("id", type=int)
+    postings_settle.add_argument("--note", help="what was done, for the audit log")
 
     resync = command("resync", cmd_resync, "ask the PMS for a database swap, or settle one held by the guard")
     held = resync.add_mutually_exclusive_group()

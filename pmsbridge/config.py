@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -322,6 +323,86 @@ class ReconcileSettings(Section):
     policy: ReconcilePolicy = Field(default_factory=ReconcilePolicy)
 
 
+class TariffRule(Section):
+    """One line of the tariff table: calls whose dialled number starts with ``prefix``.
+
+    Amounts are integers in minor currency units. A call answered for at most
+    ``free_seconds`` costs nothing; a longer one costs ``connection_fee`` plus
+    ``unit_price`` per unit of ``unit_seconds``, the last unit counted per ``rounding``
+    ("up": every started unit, "down": whole units only, "nearest": from half a unit).
+    """
+
+    prefix: str = Field(pattern=r"^[0-9*#+]*$", max_length=32, description='"" matches every number')
+    name: str = Field(default="", max_length=40, description="shown on the folio and the postings page")
+    connection_fee: int = Field(default=0, ge=0)
+    unit_price: int = Field(ge=0)
+    unit_seconds: int = Field(default=60, ge=1)
+    free_seconds: int = Field(default=0, ge=0)
+    rounding: Literal["up", "down", "nearest"] = "up"
+
+
+class AccountingSettings(Section):
+    """Call accounting: CDRs read from the PBX, rated, posted to the guest's folio; PBX event reports."""
+
+    enabled: bool = Field(default=False, description="read call records and post charges")
+    poll_interval_seconds: float = Field(default=60.0, ge=5)
+    lookback_minutes: float = Field(
+        default=120.0, gt=0, description="a call shows in the CDR when it ends: records this far back are read again"
+    )
+    page_size: int = Field(default=1000, ge=1, le=1000, description="records per cdrapi request")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    charge_as: Literal["amount", "call"] = Field(
+        default="amount", description='"amount": rated here (FIAS PT C); "call": the PMS rates it (FIAS PT T)'
+    )
+    post_via: str | None = Field(default=None, description="the PMS source every charge goes to; default: the room's")
+    outside_line_prefix: str = Field(default="", pattern=r"^[0-9*#]*$", description="removed from dialled numbers")
+    outbound_trunks: list[str] = Field(default_factory=list, description="dst_trunk_name patterns; empty: any trunk")
+    outbound_contexts: list[str] = Field(default_factory=list, description="dcontext patterns; empty: any")
+    charged_destinations: list[str] = Field(default_factory=list, description="number patterns; empty: any")
+    free_numbers: list[str] = Field(default_factory=lambda: ["110", "112", "911", "999"])
+    tariffs: list[TariffRule] = Field(default_factory=list)
+    tariff_file: Path | None = Field(default=None, description="CSV with the TariffRule columns")
+    wakeup_answers: Literal["acceptance", "outcome"] = Field(
+        default="acceptance", description="FIAS WA when the PBX took the order, or when the call rang (from the CDR)"
+    )
+    wakeup_call_match: dict[str, list[str]] = Field(
+        default_factory=lambda: {"action_type": ["WAKEUP*"]}, description="CDR field -> patterns of a wake-up call"
+    )
+    wakeup_extension_field: str = Field(default="dst", min_length=1, description="the woken extension's CDR field")
+    wakeup_no_answer_minutes: float = Field(default=10.0, gt=0)
+    retry_budget_hours: float = Field(default=24.0, gt=0, description="postings the PMS could not be reached for")
+    report_allow_ips: list[IPvAnyNetwork] = Field(default_factory=list, description="besides the host of pbx.url")
+    report_retention_days: int = Field(default=7, ge=1)
+
+    @field_validator("wakeup_call_match", mode="before")
+    @classmethod
+    def _listed_patterns(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: [item] if isinstance(item, str) else item for key, item in value.items()}
+        return value
+
+    @field_validator("tariff_file")
+    @classmethod
+    def _tariff_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AccountingSettings:
+        from pmsbridge.accounting.tariffs import TariffError, TariffTable
+
+        try:
+            table = TariffTable.from_settings(self)
+        except TariffError as err:
+            raise ValueError(str(err)) from None
+        if self.enabled and self.charge_as == "amount" and not table.rules:
+            raise ValueError('charge_as = "amount" needs tariffs (or a tariff_file); "call" lets the PMS rate calls')
+        if self.wakeup_answers == "outcome" and not (self.enabled and self.wakeup_call_match):
+            raise ValueError('wakeup_answers = "outcome" needs enabled = true and a wakeup_call_match')
+        return self
+
+
 class Settings(Section):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     pbx: PbxSettings
@@ -329,6 +410,7 @@ class Settings(Section):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    accounting: AccountingSettings = Field(default_factory=AccountingSettings)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Validated adapter sections, filled by load_settings (name -> the adapter's model).

@@ -9,6 +9,7 @@ how stale they are) and remembers the error.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -84,6 +85,7 @@ class ExtensionStatusCache:
         self.client = client
         self.clock = clock
         self._sweep_lock = threading.Lock()
+        self._report_lock = threading.Lock()
         self._snapshot = StatusSnapshot({}, None, None, None, None)
 
     @property
@@ -121,3 +123,15 @@ class ExtensionStatusCache:
         identity = PbxIdentity(model=general.get("product-model"), firmware=general.get("prog-version"))
         previous = self._snapshot
         self._snapshot = StatusSnapshot(statuses, identity, self.clock(), previous.last_error, previous.last_error_at)
+
+    def apply_status(self, extension: str, status: str) -> bool:
+        """Take one extension's new status from a PBX event report, between sweeps; False when
+        the last sweep did not list the extension (the next sweep brings it)."""
+        with self._report_lock:
+            previous = self._snapshot
+            current = previous.statuses.get(extension)
+            if current is None:
+                return False
+            statuses = {**previous.statuses, extension: dataclasses.replace(current, status=status)}
+            self._snapshot = dataclasses.replace(previous, statuses=statuses)
+            return True

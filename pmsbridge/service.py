@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
+from pmsbridge.accounting.runtime import CallAccounting
 from pmsbridge.adapters.base import Adapter, AdapterContext, AdapterStatus, LinkState
 from pmsbridge.config import Settings, registered_adapters
 from pmsbridge.extension_status import ExtensionStatusCache
@@ -25,6 +26,7 @@ from pmsbridge.ledger.store import Ledger
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.metrics import ServiceMetrics
 from pmsbridge.pbx.client import PbxClient
+from pmsbridge.pbx_reports import PbxReports
 from pmsbridge.reconcile.reconciler import WATCH_INTERVAL, Reconciler, swap_in_progress
 from pmsbridge.rooms import RoomPolicy
 from pmsbridge.runlock import RunLock
@@ -66,6 +68,8 @@ class Service:
                                      hold=lambda: swap_in_progress(self.adapters),
                                      retention=timedelta(days=settings.dispatcher.retention_days))
         self.extension_status = ExtensionStatusCache(client)
+        self.accounting = CallAccounting(settings, ledger, client, mapping)
+        self.pbx_reports = PbxReports.from_settings(settings, engine, self.extension_status)
         self.scheduler = BackgroundScheduler(timezone=settings.bridge.timezone)
         self.adapters: dict[str, Adapter | FailedAdapter] = {}
         self.web_server = None
@@ -225,6 +229,8 @@ class Service:
         self.scheduler.add_job(self.extension_status.refresh, "interval",
                                seconds=self.settings.web.status_refresh_seconds, id="extension-status",
                                max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        # Call records read and charged, old call records and PBX reports pruned.
+        self.accounting.schedule(self.scheduler, self.pbx_reports)
 
     def _start_adapters(self) -> None:
         known = registered_adapters()

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from pmsbridge.cli import main
 from pmsbridge.config import (
+    AccountingSettings,
     BridgeSettings,
     ConfigError,
     DispatcherSettings,
@@ -51,6 +52,7 @@ def test_the_example_passes_check_config(example_env, capsys):
 @pytest.mark.parametrize("model, section", [
     (BridgeSettings, "bridge"), (PbxSettings, "pbx"), (RoomsSettings, "rooms"),
     (DispatcherSettings, "dispatcher"), (WebSettings, "web"), (ReconcileSettings, "reconcile"),
+    (AccountingSettings, "accounting"),
 ])
 def test_the_example_documents_every_key(model: type[BaseModel], section: str):
     text = EXAMPLE.read_text()

@@ -3,11 +3,13 @@
 Threads: the link's reader (one per connection) turns records into events and records
 them in the ledger, in arrival order; a housekeeping thread sends what the bridge owes the
 PMS (wake-up answers, postings, resync requests) and watches the ledger values the command
-line writes. Everything the PMS must get even across a restart lives in ledger values.
+line writes. Everything the PMS must get even across a restart lives in the ledger (values,
+and the ``posting`` table).
 
 Inbound records, in order of precedence:
 
-- link-layer records stay in the link (``link.py``); PA settles a posting (``answers.py``);
+- link-layer records stay in the link (``link.py``); PA settles a posting (``answers.py``,
+  postings kept in the ``posting`` table under this adapter's source as their channel);
   NS/NE (night audit) are logged only;
 - DS starts a database swap: until DE, guest records (GI, GO, GC) build the in-house list
   and every other record waits; at DE the swap is planned (``swap.py``) and its events
@@ -35,8 +37,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from pmsbridge.accounting.models import Posting
+from pmsbridge.accounting.postings import PostingStore
+from pmsbridge.accounting.wakeup_outcomes import WakeupCallOutcomes
 from pmsbridge.adapters.base import Adapter, AdapterContext, LinkState
-from pmsbridge.adapters.fias.answers import Posting, Postings, WakeupAnswers
+from pmsbridge.adapters.fias.answers import Postings, WakeupAnswers
 from pmsbridge.adapters.fias.config import FiasSettings
 from pmsbridge.adapters.fias.link import FiasLink
 from pmsbridge.adapters.fias.moves import MovePairing, PendingEvent
@@ -95,7 +100,7 @@ class FiasAdapter(Adapter):
 
     Beyond the ``Adapter`` contract: ``request_resync()`` asks the PMS for a database swap,
     ``post_charge(...)`` queues a posting for a guest's folio and ``posting(id)`` tells what
-    became of it.
+    became of it; ``posting_channels()`` names the postings it sends (those of its source).
     """
 
     name = "fias"
@@ -123,20 +128,23 @@ class FiasAdapter(Adapter):
         self._wake = threading.Event()
         self._poll_now = threading.Event()
         self._housekeeper: threading.Thread | None = None
-        self._started = False
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
         self._stopping.clear()
-        self.wakeups = WakeupAnswers(self.ledger, self._send, ready=self._wake.set)
-        self.postings = Postings(self.ledger, self.config.posting_timeout, self.config.encoding)
+        accounting = self.context.settings.accounting
+        store = PostingStore(self.ledger.engine, clock=self.ledger.clock)
+        outcomes = WakeupCallOutcomes(store, accounting) if accounting.wakeup_answers == "outcome" else None
+        self.wakeups = WakeupAnswers(self.ledger, self._send, ready=self._wake.set, outcomes=outcomes,
+                                     local_now=self._local_now)
+        self.postings = Postings(self.ledger, store, self.config.source, self.config.posting_timeout,
+                                 self.config.encoding, accounting.currency)
         held = held_from_json(self.ledger.get_value(HELD_SWAP_KEY))
         self._held_reason = held.reason if held is not None else None
         self._record_event_held_at_last_stop()
-        if self.context.dispatcher is not None and not self._started:
+        if self.context.dispatcher is not None:
             self.context.dispatcher.on_outcome(self._on_outcome)
-        self._started = True
         self.link.start()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="fias-housekeeping", daemon=True)
         self._housekeeper.start()
@@ -145,6 +153,8 @@ class FiasAdapter(Adapter):
     def stop(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        if self.context.dispatcher is not None:
+            self.context.dispatcher.remove_outcome(self._on_outcome)
         self._wake.set()
         self.link.stop(max(0.0, deadline - time.monotonic() - 0.2))
         if self._housekeeper is not None:
@@ -168,7 +178,7 @@ class FiasAdapter(Adapter):
 
     def post_charge(self, room: str, amount_minor: int | None = None, dialled: str | None = None,
                     duration: dt.timedelta | None = None, when: dt.datetime | None = None) -> int:
-        """Queue a charge for the guest's folio in ``room``; returns the posting id (its P#).
+        """Queue a charge for the guest's folio in ``room``; returns the posting id.
 
         ``amount_minor`` makes it a direct charge; without it the PMS rates the call from
         ``dialled`` and ``duration``. ``when`` is the call's start, hotel local time
@@ -183,8 +193,12 @@ class FiasAdapter(Adapter):
         return posting_id
 
     def posting(self, posting_id: int) -> Posting | None:
-        """What became of a posting: queued, sent, posted, refused or unknown."""
+        """What became of a posting: queued, sent, posted, refused, unknown, failed or settled."""
         return self.postings.get(posting_id) if self.postings is not None else None
+
+    def posting_channels(self) -> frozenset[str]:
+        """The posting channels this adapter sends: its ledger source."""
+        return frozenset({self.config.source})
 
     # -- LinkHandler --------------------------------------------------------------------------
 
@@ -269,13 +283,13 @@ class FiasAdapter(Adapter):
         date, time_of_day = record.get("DA") or "", record.get("TI") or ""
         if result is not None and result.deliveries:
             # The wake-up order is the event's last operation (cancels come first).
-            self.wakeups.expect(result.deliveries[-1], event.room, date, time_of_day)
+            self.wakeups.expect(result.deliveries[-1], event.room, date, time_of_day, ring_at=event.at)
             return
         state = self.ledger.room_states([event.room]).get(event.room)
         already_set = (result is not None and state is not None and state.occupied
                        and any(held.at == Wakeup(at=event.at).at for held in state.wakeups))
         self.wakeups.answer(event.room, date, time_of_day,
-                            AnswerStatus.OK if already_set else AnswerStatus.UNPROCESSABLE)
+                            AnswerStatus.OK if already_set else AnswerStatus.UNPROCESSABLE, ring_at=event.at)
 
     def _record_all(self, pending: list[PendingEvent]) -> None:
         for item in pending:
@@ -403,6 +417,7 @@ class FiasAdapter(Adapter):
                     next_poll = time.monotonic() + VALUE_POLL_INTERVAL
                     self._poll_values()
                     self.wakeups.sweep()
+                    self.wakeups.check_calls(self._still_ordered)
                 self.wakeups.flush()
                 self.postings.expire()
                 if self._may_send():
@@ -422,6 +437,10 @@ class FiasAdapter(Adapter):
             log.info("FIAS: the held database swap was confirmed or discarded")
             self._held_reason = None
             self._show()
+
+    def _still_ordered(self, room: str, at: dt.datetime) -> bool:
+        state = self.ledger.room_states([room]).get(room)
+        return state is not None and any(wakeup.at == Wakeup(at=at).at for wakeup in state.wakeups)
 
     def _on_outcome(self, outcome: DeliveryOutcome) -> None:
         if self._stopping.is_set() or self.wakeups is None:

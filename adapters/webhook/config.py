@@ -5,12 +5,14 @@
 ledger source ``webhook:<name>``. Each source says how its requests are authenticated
 (``tokens``, ``[...signature]``, ``allow_ips``), how big a body may be, which JSON paths
 (JMESPath) hold the event's parts (``[...mapping]``) and which of its event types mean what
-(``[...events]``).
+(``[...events]``). With ``[...posting]`` the charges for its rooms are posted back to the
+PMS at a URL, signed with an HMAC (``[...posting.signing]``).
 
-Secrets (``tokens``, ``signature.secrets``) follow the configuration's convention: inline,
-``<key>_file`` or ``<key>_env``. Several values may be given at once so that a secret can be
-rotated without a gap: inline as a list, in a file or variable one per line (or separated
-by blanks). In an enabled adapter, outside the demo, example values are refused.
+Secrets (``tokens``, ``signature.secrets``, ``posting.signing.secret``) follow the
+configuration's convention: inline, ``<key>_file`` or ``<key>_env``. Several values may be
+given at once so that a secret can be rotated without a gap: inline as a list, in a file or
+variable one per line (or separated by blanks). In an enabled adapter, outside the demo,
+example values are refused.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def _listed_secrets(value: Any) -> Any:
     return value
 
 
+def check_signed_template(value: str) -> str:
+    """A signed-string template: ``{body}``, optionally ``{timestamp}``, and no other placeholder."""
+    if "{body}" not in value:
+        raise ValueError('must contain {body}, e.g. "{body}" or "{timestamp}.{body}"')
+    rest = value
+    for placeholder in SIGNED_STRING_PLACEHOLDERS:
+        rest = rest.replace(placeholder, "")
+    if "{" in rest or "}" in rest:
+        raise ValueError("only the placeholders {body} and {timestamp} are allowed")
+    return value
+
+
 def _example_secret(secret: SecretStr) -> bool:
     return is_placeholder(secret) or secret.get_secret_value().lower().startswith("example")
 
@@ -88,20 +102,66 @@ class SignatureSettings(BaseModel):
     @field_validator("template")
     @classmethod
     def _template(cls, value: str) -> str:
-        if "{body}" not in value:
-            raise ValueError('must contain {body}, e.g. "{body}" or "{timestamp}.{body}"')
-        rest = value
-        for placeholder in SIGNED_STRING_PLACEHOLDERS:
-            rest = rest.replace(placeholder, "")
-        if "{" in rest or "}" in rest:
-            raise ValueError("only the placeholders {body} and {timestamp} are allowed")
-        return value
+        return check_signed_template(value)
 
     @model_validator(mode="after")
     def _timestamp_source(self) -> SignatureSettings:
         if "{timestamp}" in self.template and self.timestamp_header is None:
             raise ValueError("the template signs {timestamp}: set timestamp_header")
         return self
+
+
+class SigningSettings(BaseModel):
+    """How an outbound posting is signed: an HMAC over the raw body (and optionally a timestamp)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    header: str = Field(default="X-Signature", min_length=1, description="the header carrying the signature")
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = Field(default="", description='text before the digest in the header, e.g. "sha256="')
+    template: str = Field(default="{body}", description='the signed string, e.g. "{timestamp}.{body}"')
+    secret: SecretStr = Field(description="the HMAC key")
+    timestamp_header: str | None = Field(default=None, description="the header carrying the signing time")
+    timestamp_format: Literal["unix", "unix_ms", "iso"] = "unix"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, values: Any) -> Any:
+        return resolve_secrets(values, "secret")
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return check_signed_template(value)
+
+    @model_validator(mode="after")
+    def _timestamp_source(self) -> SigningSettings:
+        if "{timestamp}" in self.template and self.timestamp_header is None:
+            raise ValueError("the template signs {timestamp}: set timestamp_header")
+        return self
+
+
+class PostingSettings(BaseModel):
+    """Where the charges for a source's rooms go: a JSON POST to ``url``, signed."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    url: str = Field(description="the PMS's endpoint for charges (https:// unless on the hotel LAN)")
+    signing: SigningSettings
+    timeout_seconds: float = Field(default=10.0, gt=0, description="connect and answer, each")
+    verify: bool = Field(default=True, description="check the endpoint's TLS certificate")
+    ca_file: str | None = Field(default=None, description="a CA bundle for the endpoint's certificate")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        return value
 
 
 class MappingSettings(BaseModel):
@@ -158,6 +218,7 @@ class SourceSettings(BaseModel):
     date_formats: list[str] = Field(default_factory=lambda: ["iso"], min_length=1)
     mapping: MappingSettings
     events: dict[str, EventTarget] = Field(min_length=1, description="source event type (or glob) -> meaning")
+    posting: PostingSettings | None = Field(default=None, description="post this source's charges back to it")
 
     @model_validator(mode="before")
     @classmethod
@@ -198,7 +259,8 @@ class SourceSettings(BaseModel):
         return self
 
     def secrets(self) -> list[SecretStr]:
-        return [*self.tokens, *(self.signature.secrets if self.signature else ())]
+        return [*self.tokens, *(self.signature.secrets if self.signature else ()),
+                *((self.posting.signing.secret,) if self.posting else ())]
 
 
 class WebhookSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""Authenticating a webhook request: shared tokens and HMAC signatures.
+"""Authenticating a webhook request (shared tokens and HMAC signatures), and signing the
+postings the bridge sends back.
 
 Both are checked with constant-time comparisons against every configured value, so a
 secret can be rotated by listing the new one next to the old one until the PMS has
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
-from pmsbridge.adapters.webhook.config import SignatureSettings
+from pmsbridge.adapters.webhook.config import SignatureSettings, SigningSettings
 
 # Several signatures may share one header (one per active key), separated by commas or blanks.
 _SIGNATURE_SEPARATORS = re.compile(r"[,\s]+")
@@ -108,3 +109,25 @@ def verify_signature(body: bytes, headers: Mapping[str, str], settings: Signatur
             matched |= hmac.compare_digest(expected, digest)
     if not matched:
         raise RequestRefused(f"{settings.header} does not match the body")
+
+
+def timestamp_text(now: float, fmt: str) -> str:
+    """A POSIX time written the way ``timestamp_format`` says (the inverse of ``signing_time``)."""
+    if fmt == "unix":
+        return str(int(now))
+    if fmt == "unix_ms":
+        return str(int(now * 1000))
+    return datetime.fromtimestamp(int(now), UTC).isoformat()
+
+
+def signature_headers(body: bytes, settings: SigningSettings, now: float) -> dict[str, str]:
+    """The headers that sign ``body`` at POSIX time ``now``: the signature, and the timestamp when
+    the template signs one (or a timestamp header is configured)."""
+    timestamp = timestamp_text(now, settings.timestamp_format) if settings.timestamp_header else ""
+    message = signed_string(settings.template, body, timestamp)
+    digest = hmac.new(settings.secret.get_secret_value().encode("utf-8"), message, settings.algorithm).digest()
+    encoded = digest.hex() if settings.encoding == "hex" else base64.b64encode(digest).decode("ascii")
+    headers = {settings.header: settings.prefix + encoded}
+    if settings.timestamp_header:
+        headers[settings.timestamp_header] = timestamp
+    return headers

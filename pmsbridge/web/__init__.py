@@ -23,7 +23,8 @@ SESSION_LIFETIME = timedelta(hours=12)
 def create_app(settings: Settings, service: Service) -> Flask:
     from pmsbridge.minibar import MinibarCatalog
     from pmsbridge.users import UserStore
-    from pmsbridge.web import auth, board, health, ledger_pages, mapping, minibar, room, staff, status
+    from pmsbridge.web import (auth, board, health, ledger_pages, mapping, minibar, pbx_reports, postings, room,
+                               staff, status)
     from pmsbridge.web.context import WebContext, configured_rooms
     from pmsbridge.web.errors import install_error_pages
     from pmsbridge.web.formatting import install_filters
@@ -51,11 +52,13 @@ def create_app(settings: Settings, service: Service) -> Flask:
     install_security(app)
     install_error_pages(app)
     for blueprint in (auth.blueprint, board.blueprint, room.blueprint, status.blueprint, ledger_pages.blueprint,
-                      mapping.blueprint, minibar.blueprint, staff.blueprint):
+                      mapping.blueprint, minibar.blueprint, staff.blueprint, postings.blueprint):
         app.register_blueprint(blueprint)
 
     # Health and metrics (no login: monitoring).
     app.register_blueprint(health.blueprint)
+    # The PBX's event reports (no login: only the PBX's address is let in).
+    app.register_blueprint(pbx_reports.blueprint)
 
     for adapter in service.adapters.values():
         blueprint = getattr(adapter, "web_blueprint", lambda: None)()

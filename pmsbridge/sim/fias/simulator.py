@@ -83,7 +83,7 @@ class FiasSimulator:
     have, a guest that is not there, or text the site encoding cannot write.
 
     Observed from the bridge: `received` (every record the bridge sent, in order), `folio`
-    (its postings), `wakeup_answers` (its WA records), `link_records` (its LR
+    (its postings) and `folio_total` (what they add up to), `wakeup_answers` (its WA records), `link_records` (its LR
     announcements), `faults` (framing and record errors). Sent to the bridge: `sent`.
     """
 
@@ -202,6 +202,12 @@ class FiasSimulator:
         """
         with self._lock:
             return [dict(entry) for entry in self._folio]
+
+    def folio_total(self, room: str | None = None) -> int:
+        """The amounts (minor units) of the postings answered OK, for ``room`` or the whole hotel."""
+        with self._lock:
+            return sum(entry["amount"] or 0 for entry in self._folio
+                       if entry["answered"] == "OK" and (room is None or entry["room"] == room))
 
     @property
     def wakeup_answers(self) -> list[Record]:

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PMS API password (default: %(default)s)")
     parser.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND",
                         help="requests per second per client before answering -45 (default: no limit)")
+    parser.add_argument("--timezone", default=None,
+                        help="the PBX's local time for its call records, e.g. Europe/Berlin (default: the system's)")
+    parser.add_argument("--random-calls", type=float, default=None, metavar="SECONDS",
+                        help="make a random call (and ring due wake-ups) every SECONDS (default: no traffic)")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="keep the certificate here, so its fingerprint survives restarts "
                              "(default: a temporary directory)")
@@ -48,7 +52,10 @@ def run_emulator(args: argparse.Namespace) -> int:
             pms_password=args.pms_password,
             rate_limit=args.rate_limit,
             state_dir=args.state_dir,
+            timezone=args.timezone,
         )
+        if args.random_calls is not None and args.random_calls <= 0:
+            raise ValueError("--random-calls must be a positive number of seconds")
     except ValueError as err:
         raise CommandError(str(err)) from err
     emulator = PbxEmulator(options)
@@ -61,6 +68,8 @@ def run_emulator(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop_requested.set())
     try:
         with emulator:
+            if args.random_calls is not None:
+                emulator.start_random_activity(args.random_calls)
             print_banner(emulator, args)
             try:
                 while not stop_requested.wait(0.5):
@@ -90,4 +99,6 @@ def print_banner(emulator: PbxEmulator, args: argparse.Namespace) -> None:
     print(f'    url = "{emulator.url}"')
     print(f'    tls_fingerprint = "{emulator.fingerprint}"')
     print(f"  state: GET {emulator.url}/sim/state   faults: POST {emulator.url}/sim/faults")
+    print(f"  calls: POST {emulator.url}/sim/calls"
+          + (f" (random calls every {args.random_calls:g} s)" if args.random_calls else ""))
     print("Press Ctrl-C to stop.", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,7 +22,8 @@ class EmulatorOptions:
     may make before it is answered -45 (``None``: no limit). ``error_key`` is the member of
     ``response`` that carries an error text: the guide says ``error``, some units say
     ``error_msg``. ``state_dir`` keeps the generated certificate (a temporary directory,
-    removed on stop, when ``None``).
+    removed on stop, when ``None``). ``timezone`` is the PBX's local time for its call records
+    (an IANA name; ``None``: the system's).
     """
 
     host: str = "127.0.0.1"
@@ -41,6 +43,7 @@ class EmulatorOptions:
     firmware: str = "1.0.20.13"
     state_dir: Path | None = None
     error_key: str = "error"
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         if self.rooms < 0:
@@ -61,6 +64,11 @@ class EmulatorOptions:
             raise ValueError("rate_limit must be positive (or None for no limit)")
         if self.extensions is not None and len(set(self.extensions)) != len(self.extensions):
             raise ValueError("extensions must not repeat")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {self.timezone!r}") from None
 
     def room_extensions(self) -> dict[str, str]:
         """Room number -> extension, in room order."""

@@ -262,6 +262,8 @@ class PbxState:
         self._pending_users: dict[str, dict[str, Any]] = {}
         self._pending_sip: dict[str, dict[str, Any]] = {}
         self._counters: Counter[str] = Counter()
+        # Told (extension, status) after every status change: the event reports.
+        self.status_listeners: list[Callable[[str, str], None]] = []
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -425,6 +427,7 @@ class PbxState:
                     extension.out_of_service = choice("out_of_service", value, ("yes", "no"))
                 elif name == "status":
                     extension.status = choice("status", value, EXTENSION_STATUSES)
+                    self._status_changed(extension)
                 elif name == "permission":
                     extension.permission = choice("permission", value, PERMISSIONS)
                 else:
@@ -449,6 +452,11 @@ class PbxState:
             if found is None:
                 raise ApiError(NO_SUCH_ITEM, f"no such extension {extension!r}")
             found.status = choice("status", status, EXTENSION_STATUSES)
+            self._status_changed(found)
+
+    def _status_changed(self, extension: Extension) -> None:
+        for listener in self.status_listeners:
+            listener(extension.number, extension.status)
 
     # -- inspection ------------------------------------------------------------------------
 

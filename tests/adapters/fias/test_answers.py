@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from pmsbridge.accounting.postings import Charge, PostingStore
 from pmsbridge.adapters.fias.answers import (
     POSTING_SEQUENCE_KEY,
-    POSTINGS_KEY,
     WAKEUP_ANSWERS_KEY,
     Postings,
     WakeupAnswers,
@@ -126,8 +126,12 @@ def test_a_delivery_finished_before_it_was_expected_is_answered(frozen_ledger):
 # --- postings ---------------------------------------------------------------------------------
 
 
+def postings_of(ledger, timeout: float = 30) -> Postings:
+    return Postings(ledger, PostingStore(ledger.engine, clock=ledger.clock), "fias", timeout, "cp1252")
+
+
 def test_postings_are_numbered_and_sent_one_at_a_time(frozen_ledger):
-    postings, wire = Postings(frozen_ledger, 30, "cp1252"), Wire()
+    postings, wire = postings_of(frozen_ledger), Wire()
     first = postings.post("101", WHEN, amount=1050)
     second = postings.post("102", WHEN, dialled="0049899", duration=dt.timedelta(seconds=65))
     assert (first, second) == (1, 2)
@@ -142,7 +146,7 @@ def test_postings_are_numbered_and_sent_one_at_a_time(frozen_ledger):
 
 
 def test_a_posting_that_cannot_go_out_stays_queued(frozen_ledger):
-    postings, wire = Postings(frozen_ledger, 30, "cp1252"), Wire()
+    postings, wire = postings_of(frozen_ledger), Wire()
     wire.up = False
     number = postings.post("101", WHEN, amount=1)
     assert postings.send_next(wire) is None
@@ -150,41 +154,59 @@ def test_a_posting_that_cannot_go_out_stays_queued(frozen_ledger):
 
 
 def test_no_answer_within_the_timeout_is_unknown_and_a_late_answer_still_counts(frozen_ledger, clock):
-    postings, wire = Postings(frozen_ledger, 30, "cp1252"), Wire()
+    postings, wire = postings_of(frozen_ledger), Wire()
     number = postings.post("101", WHEN, amount=1)
     postings.send_next(wire)
     clock.advance(seconds=29)
     assert postings.expire() == []
     clock.advance(seconds=2)
-    [expired] = postings.expire()
-    assert (expired.id, expired.state) == (number, "unknown")
+    assert postings.expire() == [number]
+    assert postings.get(number).state == "unknown"
     postings.post("102", WHEN, amount=2)
     assert postings.send_next(wire).id == 2  # the unknown one is not resent
-    late = postings.on_answer(Record("PA", (("AS", "NG"), ("P#", str(number)))))
-    assert (late.state, late.answer) == ("refused", "NG")
+    late = postings.on_answer(Record("PA", (("AS", "NG"), ("P#", "1"))))
+    assert (late.id, late.state, late.answer) == (number, "refused", "NG")
     assert [record.get("P#") for record in wire.sent] == ["1", "2"]
 
 
 def test_a_posting_sent_before_a_restart_is_still_awaited(frozen_ledger, clock):
-    Postings(frozen_ledger, 30, "cp1252").post("101", WHEN, amount=1)
-    Postings(frozen_ledger, 30, "cp1252").send_next(Wire())
-    again = Postings(frozen_ledger, 30, "cp1252")
+    postings_of(frozen_ledger).post("101", WHEN, amount=1)
+    postings_of(frozen_ledger).send_next(Wire())
+    again = postings_of(frozen_ledger)
     assert again.send_next(Wire()) is None
     clock.advance(seconds=31)
-    assert [posting.state for posting in again.expire()] == ["unknown"]
+    [expired] = again.expire()
+    assert again.get(expired).state == "unknown"
 
 
 def test_answers_to_unknown_numbers_are_ignored(frozen_ledger):
-    postings = Postings(frozen_ledger, 30, "cp1252")
+    postings = postings_of(frozen_ledger)
     postings.post("101", WHEN, amount=1)
     assert postings.on_answer(Record("PA", (("AS", "OK"), ("P#", "1")))) is None  # not sent yet
     assert postings.on_answer(Record("PA", (("AS", "OK"), ("P#", "77")))) is None
+    assert postings.on_answer(Record("PA", (("AS", "OK"), ("P#", "x")))) is None
 
 
 def test_the_sequence_wraps_after_99999999(frozen_ledger):
     frozen_ledger.set_value(POSTING_SEQUENCE_KEY, "99999998")
-    postings = Postings(frozen_ledger, 30, "cp1252")
-    assert [postings.post("101", WHEN, amount=n) for n in (1, 2)] == [99_999_999, 1]
+    postings, wire = postings_of(frozen_ledger), Wire()
+    for amount in (1, 2):
+        postings.post("101", WHEN, amount=amount)
+        postings.send_next(wire)
+        postings.on_answer(Record("PA", (("AS", "OK"), ("P#", wire.sent[-1].get("P#")))))
+    assert [record.get("P#") for record in wire.sent] == ["99999999", "1"]
+
+
+def test_a_reposted_posting_goes_out_under_a_new_number(frozen_ledger, clock):
+    postings, wire = postings_of(frozen_ledger), Wire()
+    number = postings.post("101", WHEN, amount=500)
+    postings.send_next(wire)
+    clock.advance(seconds=31)
+    postings.expire()
+    postings.store.repost(number, actor="ada")
+    assert postings.send_next(wire).id == number
+    assert [record.get("P#") for record in wire.sent] == ["1", "2"]
+    assert postings.on_answer(Record("PA", (("AS", "OK"), ("P#", "2")))).state == "posted"
 
 
 @pytest.mark.parametrize("room, fields", [
@@ -194,8 +216,8 @@ def test_the_sequence_wraps_after_99999999(frozen_ledger):
     ("101", {"amount": 1, "dialled": "00|49"}),
     ("101", {"amount": 1, "dialled": "☎"}),
 ])
-def test_postings_fias_cannot_carry_are_refused_without_spending_a_number(frozen_ledger, room, fields):
-    postings = Postings(frozen_ledger, 30, "cp1252")
+def test_postings_fias_cannot_carry_are_refused_before_they_are_stored(frozen_ledger, room, fields):
+    postings = postings_of(frozen_ledger)
     with pytest.raises(ValueError):
         postings.post(room, WHEN, **fields)
     assert postings.post("101", WHEN, amount=1) == 1
@@ -203,15 +225,13 @@ def test_postings_fias_cannot_carry_are_refused_without_spending_a_number(frozen
 
 def test_a_zone_aware_time_is_refused(frozen_ledger):
     with pytest.raises(ValueError, match="local time"):
-        Postings(frozen_ledger, 30, "cp1252").post("101", WHEN.replace(tzinfo=dt.UTC), amount=1)
+        postings_of(frozen_ledger).post("101", WHEN.replace(tzinfo=dt.UTC), amount=1)
 
 
-def test_only_the_latest_settled_postings_are_kept(frozen_ledger, monkeypatch):
-    monkeypatch.setattr("pmsbridge.adapters.fias.answers.SETTLED_POSTINGS_KEPT", 3)
-    postings, wire = Postings(frozen_ledger, 30, "cp1252"), Wire()
-    for amount in range(1, 6):
-        number = postings.post("101", WHEN, amount=amount)
-        postings.send_next(wire)
-        postings.on_answer(Record("PA", (("AS", "OK"), ("P#", str(number)))))
-    kept = [item["id"] for item in json.loads(frozen_ledger.get_value(POSTINGS_KEY))]
-    assert kept == [3, 4, 5]
+def test_a_queued_posting_fias_cannot_carry_fails_instead_of_blocking_the_queue(frozen_ledger):
+    postings, wire = postings_of(frozen_ledger), Wire()
+    bad = postings.store.create(Charge(room="10|1", call_start=WHEN, channel="fias", amount=1))
+    good = postings.post("101", WHEN, amount=2)
+    assert postings.send_next(wire) is None
+    assert postings.get(bad).state == "failed" and "FIAS cannot carry" in postings.get(bad).last_error
+    assert postings.send_next(wire).id == good

@@ -96,7 +96,14 @@ def test_allow_lists_take_addresses_and_networks():
 def test_the_example_documents_every_key():
     from pathlib import Path
 
-    from pmsbridge.adapters.webhook.config import MappingSettings, SignatureSettings, SourceSettings, WebhookSettings
+    from pmsbridge.adapters.webhook.config import (
+        MappingSettings,
+        PostingSettings,
+        SignatureSettings,
+        SigningSettings,
+        SourceSettings,
+        WebhookSettings,
+    )
 
     text = (Path(__file__).parents[3] / "config.example.toml").read_text()
 
@@ -105,10 +112,12 @@ def test_the_example_documents_every_key():
 
     for model, name in ((WebhookSettings, "adapters.webhook"), (SourceSettings, "adapters.webhook.sources.pms"),
                         (SignatureSettings, "adapters.webhook.sources.pms.signature"),
-                        (MappingSettings, "adapters.webhook.sources.pms.mapping")):
+                        (MappingSettings, "adapters.webhook.sources.pms.mapping"),
+                        (PostingSettings, "adapters.webhook.sources.pms.posting"),
+                        (SigningSettings, "adapters.webhook.sources.pms.posting.signing")):
         body = section(name)
         for field in model.model_fields:
-            if field in ("sources", "signature", "mapping", "events"):
+            if field in ("sources", "signature", "mapping", "events", "posting", "signing"):
                 continue  # sub-tables, documented as sections of their own
             assert re.search(rf"^#? ?{field}(_file|_env)? = ", body, re.MULTILINE), f"{name}.{field} is not documented"
     assert section("adapters.webhook.sources.pms.events").strip()

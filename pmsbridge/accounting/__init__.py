@@ -1,0 +1,1 @@
+"""Call accounting: the PBX's call records read and rated, charges posted to the PMS, wake-up outcomes."""

@@ -1,0 +1,88 @@
+"""Random telephone traffic, so the demo has calls to charge and wake-ups that ring.
+
+Every ``interval`` seconds the emulator first rings the wake-up calls that fell due (answered,
+busy or not answered at random), then makes one call: an outside call from an occupied room
+(to an international, national, mobile, local, toll-free or emergency number), an internal
+call, or an inbound call; each ends at once with a random duration and outcome and shows in
+the CDR. With a seed the sequence is the same every run (only how much of it happens
+depends on time).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pmsbridge.sim.pbx.emulator import PbxEmulator
+
+log = logging.getLogger(__name__)
+
+NUMBERS = ("00442079460000", "00331234567890", "0301234567", "08912345678", "01511234567", "01761234567",
+           "5550123", "5550199", "08001234567", "112")
+CALLERS = ("00441632960000", "0307654321", "01709876543")
+# Relative weights; an action that cannot happen (no occupied room...) is skipped.
+ACTIONS = (("outbound", 60), ("internal", 20), ("inbound", 20))
+OUTCOMES = (("ANSWERED", 75), ("NO ANSWER", 15), ("BUSY", 10))
+WAKEUP_OUTCOMES = (("ANSWERED", 70), ("NO ANSWER", 20), ("BUSY", 10))
+
+
+class RandomCalls:
+    """Drives a `PbxEmulator` with random calls on a thread of its own."""
+
+    def __init__(self, emulator: PbxEmulator, interval: float, seed: int | None = None) -> None:
+        if interval <= 0:
+            raise ValueError(f"the activity interval must be positive, not {interval}")
+        self._emulator = emulator
+        self._interval = interval
+        self._random = random.Random(seed)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pbx-emulator-activity", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _pick(self, weighted: tuple[tuple[str, int], ...]) -> str:
+        names, weights = zip(*weighted, strict=True)
+        return self._random.choices(names, weights)[0]
+
+    def step(self) -> list[str]:
+        """Ring the due wake-ups, make one call; return what was done."""
+        emulator = self._emulator
+        done = [f"wake-up {record['dst']} {record['disposition']}"
+                for record in emulator.ring_due_wakeups(lambda: self._pick(WAKEUP_OUTCOMES))]
+        state = emulator.state
+        with state.lock:
+            occupied = [room.number for room in state.rooms.values() if room.occupied]
+            extensions = list(state.extensions)
+        action = self._pick(ACTIONS)
+        talk = self._random.randint(5, 900)
+        outcome = self._pick(OUTCOMES)
+        if action == "outbound" and occupied:
+            room, number = self._random.choice(occupied), self._random.choice(NUMBERS)
+            emulator.place_call(room, number, talk=talk, disposition=outcome)
+            done.append(f"call {room} -> {number} {outcome} {talk} s")
+        elif action == "internal" and len(extensions) > 1:
+            caller, callee = self._random.sample(extensions, 2)
+            emulator.place_call(caller, callee, talk=talk, disposition=outcome)
+            done.append(f"call {caller} -> {callee} {outcome}")
+        elif action == "inbound" and extensions:
+            caller, callee = self._random.choice(CALLERS), self._random.choice(extensions)
+            emulator.place_call(caller, callee, talk=talk, disposition=outcome)
+            done.append(f"call {caller} -> {callee} {outcome}")
+        return done
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                for what in self.step():
+                    log.info("random activity: %s", what)
+            except ValueError as err:
+                log.info("random activity skipped a step: %s", err)
