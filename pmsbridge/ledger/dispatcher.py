@@ -146,7 +146,7 @@ class Dispatcher:
         self.mapping = mapping
         self.settings = settings
         self.pbx_settings = pbx_settings
-        self.names = NamePolicy(ascii_only=pbx_settings.name_ascii, max_length=pbx_settings.name_max_length)
+        self.names = NamePolicy.from_settings(pbx_settings)
         self.clock = clock
         self.identity = identity or worker_identity()
         self.health = DispatcherHealth()

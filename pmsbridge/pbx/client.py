@@ -125,7 +125,7 @@ class PbxClient:
         self._api_url = settings.url + "/api"
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._pms_token = pms_token(settings.pms_username, settings.pms_password.get_secret_value())
-        self._names = NamePolicy(ascii_only=settings.name_ascii, max_length=settings.name_max_length)
+        self._names = NamePolicy.from_settings(settings)
         self._owns_session = session is None
         if session is None:
             session = requests.Session()

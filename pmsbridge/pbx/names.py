@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pmsbridge.config import PbxSettings
 
 # Letters that NFKD does not decompose into an ASCII base letter, and punctuation that is
 # common in names (O'Brien typed with a typographic apostrophe).
@@ -61,6 +65,10 @@ class NamePolicy:
     def __post_init__(self) -> None:
         if self.max_length < 0:
             raise ValueError("max_length must be 0 (no limit) or positive")
+
+    @classmethod
+    def from_settings(cls, settings: PbxSettings) -> NamePolicy:
+        return cls(ascii_only=settings.name_ascii, max_length=settings.name_max_length)
 
     def clean(self, name: str) -> str:
         """Return ``name`` fit for the PBX: NFC, no control or format characters, single

@@ -156,7 +156,7 @@ class Reconciler:
         self.dispatcher = dispatcher
         self.hold = hold
         self.retention = retention
-        self.names = NamePolicy(ascii_only=pbx_settings.name_ascii, max_length=pbx_settings.name_max_length)
+        self.names = NamePolicy.from_settings(pbx_settings)
         self.drifts = DriftStore(ledger.engine, clock=ledger.clock)
         self._stopping = threading.Event()
         self.reader = PbxReader(client, page_size=settings.page_size, pace_seconds=settings.detail_pace_ms / 1000,
