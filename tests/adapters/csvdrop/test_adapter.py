@@ -320,7 +320,8 @@ def test_the_adapter_polls_on_its_own_thread_and_stops(make_adapter, drop, ledge
     adapter.start()
     try:
         assert adapter.status.state == "up"
-        write(drop, "delta.csv", DELTA_HEADER + "\n" + check_in_rows("101"))
+        # settle_seconds is 0 here: hand the file over whole, as a PMS export should.
+        write(drop, "delta.csv.part", DELTA_HEADER + "\n" + check_in_rows("101")).rename(drop / "delta.csv")
         deadline = time.monotonic() + 10
         while "101" not in ledger.room_states() and time.monotonic() < deadline:
             time.sleep(0.02)
