@@ -9,17 +9,14 @@ the same every run (only how many of them happen depends on time).
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import random
-import threading
 from typing import TYPE_CHECKING
 
 from pmsbridge.adapters.fias.protocol import check_encoding
+from pmsbridge.sim.activity import RandomActivityLoop
 
 if TYPE_CHECKING:
     from pmsbridge.sim.fias.simulator import FiasSimulator
 
-log = logging.getLogger(__name__)
 
 LAST_NAMES = ("Smith", "Müller", "O'Brien & Co", "García", "Dubois", "Nowak", "Østergaard", "Rossi",
               "Wiśniewski", "Jensen", "Nakamura", "Papadopoulos")
@@ -43,28 +40,19 @@ def writable_names(names: tuple[str, ...], encoding: str) -> list[str]:
     return writable
 
 
-class RandomActivity:
+class RandomActivity(RandomActivityLoop):
     """Drives a `FiasSimulator` with random guests on a thread of its own."""
 
     def __init__(self, simulator: FiasSimulator, interval: float, seed: int | None = None) -> None:
-        if interval <= 0:
-            raise ValueError(f"the activity interval must be positive, not {interval}")
+        super().__init__(interval, seed, "fias-sim-activity")
         self._simulator = simulator
-        self._interval = interval
-        self._random = random.Random(seed)
         encoding = simulator.options.encoding
         self._last_names = writable_names(LAST_NAMES, encoding)
         self._first_names = writable_names(FIRST_NAMES, encoding)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fias-sim-activity", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
+    def actions(self) -> list[str]:
+        done = self.step()
+        return [done] if done is not None else []
 
     def step(self) -> str | None:
         """Do one random thing; return what was done, or None when nothing could happen."""
@@ -99,14 +87,3 @@ class RandomActivity:
             self._simulator.move(from_room, to_room)
             return f"move {from_room} -> {to_room}"
         return None
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                done = self.step()
-            except ValueError as err:
-                # Something else (a script, a test) changed the room between look and act.
-                log.info("random activity skipped a step: %s", err)
-                continue
-            if done is not None:
-                log.info("random activity: %s", done)

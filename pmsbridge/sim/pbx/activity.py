@@ -10,15 +10,13 @@ depends on time).
 
 from __future__ import annotations
 
-import logging
-import random
-import threading
 from typing import TYPE_CHECKING
+
+from pmsbridge.sim.activity import RandomActivityLoop
 
 if TYPE_CHECKING:
     from pmsbridge.sim.pbx.emulator import PbxEmulator
 
-log = logging.getLogger(__name__)
 
 NUMBERS = ("00442079460000", "00331234567890", "0301234567", "08912345678", "01511234567", "01761234567",
            "5550123", "5550199", "08001234567", "112")
@@ -29,31 +27,18 @@ OUTCOMES = (("ANSWERED", 75), ("NO ANSWER", 15), ("BUSY", 10))
 WAKEUP_OUTCOMES = (("ANSWERED", 70), ("NO ANSWER", 20), ("BUSY", 10))
 
 
-class RandomCalls:
+class RandomCalls(RandomActivityLoop):
     """Drives a `PbxEmulator` with random calls on a thread of its own."""
 
     def __init__(self, emulator: PbxEmulator, interval: float, seed: int | None = None) -> None:
-        if interval <= 0:
-            raise ValueError(f"the activity interval must be positive, not {interval}")
+        super().__init__(interval, seed, "pbx-emulator-activity")
         self._emulator = emulator
-        self._interval = interval
-        self._random = random.Random(seed)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pbx-emulator-activity", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
 
     def _pick(self, weighted: tuple[tuple[str, int], ...]) -> str:
         names, weights = zip(*weighted, strict=True)
         return self._random.choices(names, weights)[0]
 
-    def step(self) -> list[str]:
+    def actions(self) -> list[str]:
         """Ring the due wake-ups, make one call; return what was done."""
         emulator = self._emulator
         done = [f"wake-up {record['dst']} {record['disposition']}"
@@ -78,11 +63,3 @@ class RandomCalls:
             emulator.place_call(caller, callee, talk=talk, disposition=outcome)
             done.append(f"call {caller} -> {callee} {outcome}")
         return done
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                for what in self.step():
-                    log.info("random activity: %s", what)
-            except ValueError as err:
-                log.info("random activity skipped a step: %s", err)
