@@ -733,8 +733,12 @@ class Ledger:
             return row.value if row else None
 
     def set_value(self, name: str, value: str) -> None:
-        with Session(self.engine) as session:
-            row = session.get(LedgerValue, name) or LedgerValue(name=name, value=value)
-            row.value, row.updated_at = value, utcnow()
-            session.add(row)
-            session.commit()
+        """Store ``value`` under ``name``; one statement, so concurrent writers cannot collide."""
+        table = LedgerValue.__table__
+        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        upsert = dialect_insert(table).values(name=name, value=value, updated_at=utcnow())
+        upsert = upsert.on_conflict_do_update(index_elements=[table.c.name],
+                                              set_={"value": upsert.excluded.value,
+                                                    "updated_at": upsert.excluded.updated_at})
+        with self.engine.begin() as connection:
+            connection.execute(upsert)

@@ -231,3 +231,23 @@ def test_a_rejection_does_not_swallow_a_corrected_retry(ledger):
     ledger.record_rejected("webhook:pms", '{"bad": 1}', "cannot map the body")
     result = ledger.record(check_in("101", "Doe", key="evt-7"), raw="{}")
     assert not result.duplicate and result.status is EventStatus.APPLIED
+
+
+def test_concurrent_writers_of_one_value_never_collide(engine):
+    ledgers = [make_ledger(engine) for _ in range(4)]
+    errors = []
+
+    def write(ledger, number):
+        try:
+            for step in range(20):
+                ledger.set_value("shared.cursor", f"{number}-{step}")
+        except Exception as err:  # the test reports any, not only the expected one
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(ledger, n)) for n, ledger in enumerate(ledgers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert ledgers[0].get_value("shared.cursor").endswith("-19")
