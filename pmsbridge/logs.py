@@ -197,5 +197,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # Libraries that narrate their routine work at INFO (job added, plugin loaded, each
     # connection opened) would drown the bridge's own lines in the journal.
-    for noisy in ("urllib3", "alembic.runtime.plugins", "apscheduler", "waitress.queue"):
+    for noisy in ("urllib3", "alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler", "waitress.queue"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
