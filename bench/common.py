@@ -13,11 +13,17 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 
-from pmsbridge.config import PbxSettings
+from pmsbridge.config import PbxSettings, RoomsSettings
+from pmsbridge.ledger.database import create_ledger_engine, migrate
+from pmsbridge.ledger.store import Ledger
+from pmsbridge.mapping import RoomMapping
+from pmsbridge.rooms import RoomPolicy
 
+HOTEL_ZONE = "Europe/Berlin"
 USERNAME, PASSWORD, PMS_USERNAME, PMS_PASSWORD = "cdrapi", "cdrapi-secret", "pms", "pms-secret"
 # The SQLite ledger's settings the bridge is measured with (bridge.sqlite_synchronous).
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
@@ -65,6 +71,15 @@ def _wait_listening(port: int) -> None:
             return
         except OSError:
             time.sleep(0.05)
+
+
+def sqlite_ledger(folder: Path, synchronous: str = "FULL") -> Ledger:
+    """A migrated SQLite ledger in ``folder``, rooms mapped to the same extension numbers."""
+    engine = create_ledger_engine(f"sqlite:///{folder / 'ledger.db'}", sqlite_synchronous=synchronous)
+    migrate(engine)
+    rooms = RoomsSettings()
+    return Ledger(engine, policy=RoomPolicy.from_settings(rooms), mapping=RoomMapping.from_settings(rooms),
+                  zone=ZoneInfo(HOTEL_ZONE))
 
 
 def pbx_settings(url: str, fingerprint: str) -> PbxSettings:

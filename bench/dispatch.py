@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bench.common import (
     SYNCHRONOUS_MODES,
@@ -33,17 +32,14 @@ from bench.common import (
     pbx_settings,
     peak_rss_mb,
     percentile,
+    sqlite_ledger,
 )
-from pmsbridge.config import DispatcherSettings, RoomsSettings
+from pmsbridge.config import DispatcherSettings
 from pmsbridge.events import CheckIn, Guest
-from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ledger.dispatcher import Dispatcher
-from pmsbridge.ledger.store import Ledger
-from pmsbridge.mapping import RoomMapping
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.pbx.names import NamePolicy
 from pmsbridge.pbx.pmsapi import build_document
-from pmsbridge.rooms import RoomPolicy
 
 ARRIVAL, DEPARTURE = datetime(2026, 11, 27, 14, 0), datetime(2026, 11, 29, 11, 0)
 # Longest wait for the last outcome of a run.
@@ -94,16 +90,11 @@ class BridgeRun:
 def run_bridge(workdir: Path, count: int, interval: float | None, synchronous: str) -> BridgeRun:
     """Record `count` check-ins (every `interval` seconds, or at once) while they are sent."""
     with emulator_process(workdir, count) as (url, fingerprint):
-        engine = create_ledger_engine(f"sqlite:///{workdir / 'ledger.db'}", sqlite_synchronous=synchronous)
-        migrate(engine)
-        settings = RoomsSettings()
-        mapping = RoomMapping.from_settings(settings)
-        ledger = Ledger(engine, policy=RoomPolicy.from_settings(settings), mapping=mapping,
-                        zone=ZoneInfo("Europe/Berlin"))
+        ledger = sqlite_ledger(workdir, synchronous)
         pbx = pbx_settings(url, fingerprint)
         client = PbxClient(pbx)
         client.login()
-        dispatcher = TimedDispatcher(ledger, client, mapping, DispatcherSettings(), pbx)
+        dispatcher = TimedDispatcher(ledger, client, ledger.mapping, DispatcherSettings(), pbx)
         outcomes = 0
         done = threading.Event()
 
@@ -128,7 +119,7 @@ def run_bridge(workdir: Path, count: int, interval: float | None, synchronous: s
         elapsed = time.perf_counter() - started
         dispatcher.stop()
         client.close()
-        engine.dispose()
+        ledger.engine.dispose()
         return BridgeRun(count / elapsed, [dispatcher.started[i] - committed[i] for i in committed])
 
 

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import requests
 
-from bench.common import SYNCHRONOUS_MODES, RawClient, emulator_process, pbx_settings, peak_rss_mb
+from bench.common import (
+    HOTEL_ZONE,
+    SYNCHRONOUS_MODES,
+    RawClient,
+    emulator_process,
+    pbx_settings,
+    peak_rss_mb,
+    sqlite_ledger,
+)
 from pmsbridge.adapters.base import AdapterContext
 from pmsbridge.adapters.fias.adapter import FiasAdapter
 from pmsbridge.adapters.fias.config import FiasSettings
@@ -36,14 +44,10 @@ from pmsbridge.adapters.fias.protocol import (
     link_alive,
     link_description,
 )
-from pmsbridge.config import BridgeSettings, DispatcherSettings, RoomsSettings, Settings
-from pmsbridge.ledger.database import create_ledger_engine, migrate
+from pmsbridge.config import BridgeSettings, DispatcherSettings, Settings
 from pmsbridge.ledger.dispatcher import Dispatcher
 from pmsbridge.ledger.models import DeliveryState
-from pmsbridge.ledger.store import Ledger
-from pmsbridge.mapping import RoomMapping
 from pmsbridge.pbx.client import PbxClient
-from pmsbridge.rooms import RoomPolicy
 from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
 
 TIMEOUT = 900.0
@@ -82,16 +86,12 @@ def run_bridge(workdir: Path, count: int, synchronous: str) -> tuple[float, floa
             sim.check_in(room, f"Guest{room}", first_name="Bench")
         drain(sim)
 
-        engine = create_ledger_engine(f"sqlite:///{workdir / 'ledger.db'}", sqlite_synchronous=synchronous)
-        migrate(engine)
-        rooms = RoomsSettings()
-        mapping = RoomMapping.from_settings(rooms)
+        ledger = sqlite_ledger(workdir, synchronous)
         pbx = pbx_settings(url, fingerprint)
-        settings = Settings(bridge=BridgeSettings(timezone="Europe/Berlin", state_dir=workdir), pbx=pbx, rooms=rooms)
-        ledger = Ledger(engine, policy=RoomPolicy.from_settings(rooms), mapping=mapping, zone=settings.bridge.zone)
+        settings = Settings(bridge=BridgeSettings(timezone=HOTEL_ZONE, state_dir=workdir), pbx=pbx)
         client = PbxClient(pbx)
         client.login()
-        dispatcher = Dispatcher(ledger, client, mapping, DispatcherSettings(), pbx)
+        dispatcher = Dispatcher(ledger, client, ledger.mapping, DispatcherSettings(), pbx)
         checked_in = 0
         done = threading.Event()
 
@@ -130,7 +130,7 @@ def run_bridge(workdir: Path, count: int, synchronous: str) -> tuple[float, floa
         dispatcher.stop()
         client.close()
         sim.stop()
-        engine.dispose()
+        ledger.engine.dispose()
         return elapsed, swap_received, swap_recorded, documents, occupied
 
 

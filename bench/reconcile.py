@@ -24,20 +24,15 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import requests
 
-from bench.common import emulator_process, pbx_settings
-from pmsbridge.config import DispatcherSettings, ReconcileSettings, RoomsSettings
+from bench.common import emulator_process, pbx_settings, sqlite_ledger
+from pmsbridge.config import DispatcherSettings, ReconcileSettings
 from pmsbridge.events import CheckIn, CheckOut, Guest
-from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ledger.dispatcher import Dispatcher
-from pmsbridge.ledger.store import Ledger
-from pmsbridge.mapping import RoomMapping
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.reconcile.reconciler import Reconciler, RunReport
-from pmsbridge.rooms import RoomPolicy
 
 ARRIVAL, DEPARTURE = datetime(2026, 11, 27, 14, 0), datetime(2026, 11, 29, 11, 0)
 
@@ -113,12 +108,8 @@ def main() -> None:
     defaults = ReconcileSettings()
     lines = []
     with tempfile.TemporaryDirectory() as tmp, emulator_process(Path(tmp) / "pbx", args.rooms) as (url, fingerprint):
-        engine = create_ledger_engine(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-        migrate(engine)
-        settings = RoomsSettings()
-        mapping = RoomMapping.from_settings(settings)
-        ledger = Ledger(engine, policy=RoomPolicy.from_settings(settings), mapping=mapping,
-                        zone=ZoneInfo("Europe/Berlin"))
+        ledger = sqlite_ledger(Path(tmp))
+        mapping = ledger.mapping
         pbx = pbx_settings(url, fingerprint)
         client = PbxClient(pbx)
         dispatcher = Dispatcher(ledger, client, mapping, DispatcherSettings(), pbx)
@@ -171,7 +162,7 @@ def main() -> None:
                      f"({steps * defaults.interval_minutes / 60:.1f} h at {defaults.interval_minutes:g} min)")
         dispatcher.stop()
         client.close()
-        engine.dispose()
+        ledger.engine.dispose()
     print("\n".join(lines))
 
 
