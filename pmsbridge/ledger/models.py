@@ -99,6 +99,8 @@ class Delivery(SQLModel, table=True):
     uncertain: bool = Field(
         default=False, description="a previous attempt was cut off mid-request: check the PBX before resending"
     )
+    note: str | None = Field(
+        default=None, sa_column=Column(Text), description="how it ended besides the PBX's answer: dismissed, skipped")
 
 
 class RoomStateRow(SQLModel, table=True):
@@ -110,6 +112,16 @@ class RoomStateRow(SQLModel, table=True):
     state: str = Field(sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
     attention: str | None = Field(default=None, sa_column=Column(Text), description="why an operator should look")
+    confirmed: str | None = Field(
+        default=None, sa_column=Column(Text),
+        description="what the PBX holds (``pmsbridge.rooms.PbxRoom`` as JSON); NULL: as desired")
+    expected: str | None = Field(
+        default=None, sa_column=Column(Text),
+        description="what the PBX will hold once the room's open deliveries succeed; NULL: as desired")
+    refused: str | None = Field(
+        default=None, sa_column=Column(Text), description="optional fields the PBX refused: JSON {field: value}")
+    degraded: str | None = Field(
+        default=None, sa_column=Column(Text), description="what the room lacks on the PBX, in a sentence")
 
 
 class AuditEntry(SQLModel, table=True):
