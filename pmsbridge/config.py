@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from pmsbridge.languages import PROMPT_LANGUAGES
+
 # Values shipped in examples; a real site must replace them.
 PLACEHOLDER_SECRETS = frozenset({"", "...", "changeme", "change-me", "password", "secret", "xxx"})
 
@@ -96,7 +98,8 @@ class BridgeSettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     health_pbx_max_age: float = Field(
-        default=900.0, ge=1, description="/healthz fails when no PBX request succeeded for this many seconds"
+        default=45.0, ge=1, le=3600,
+        description="/healthz fails when no PBX request succeeded for this many seconds (probed meanwhile)"
     )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite ledger: sync every commit (FULL), or only at checkpoints (NORMAL)"
@@ -259,6 +262,51 @@ def expand_room_range(entry: str) -> list[str]:
     return [str(number).zfill(width) for number in range(int(first), int(last) + 1)]
 
 
+class ValidationSettings(Section):
+    """What the bridge accepts at the door, for every adapter and the web UI (``pmsbridge.validation``)."""
+
+    vip_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="PMS VIP code -> the PBX's VIP digits; digits pass as they are, other codes are left out",
+    )
+    language_map: dict[str, str] = Field(
+        default_factory=dict, description="PMS language code -> PBX prompt language, over the built-in codes"
+    )
+    prompt_languages: list[str] = Field(
+        default_factory=lambda: list(PROMPT_LANGUAGES), min_length=1,
+        description="the languages the PBX has prompts for; others are left out",
+    )
+    wakeup_horizon_days: int = Field(
+        default=365, ge=1, le=3660, description="wake-ups further ahead than this are refused"
+    )
+
+    @field_validator("vip_map")
+    @classmethod
+    def _digits(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, digits in value.items():
+            if not re.fullmatch(r"[0-9]{1,16}", digits):
+                raise ValueError(f"VIP code {code!r} maps to {digits!r}: the PBX takes 1-16 digits")
+        return value
+
+    @field_validator("language_map")
+    @classmethod
+    def _upper_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        return {code.upper(): language.lower() for code, language in value.items()}
+
+    @field_validator("prompt_languages")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [language.lower() for language in value]
+
+    @model_validator(mode="after")
+    def _map_onto_prompts(self) -> ValidationSettings:
+        unknown = sorted({language for language in self.language_map.values()
+                          if language not in self.prompt_languages})
+        if unknown:
+            raise ValueError(f"language_map maps onto {', '.join(unknown)}, which is not in prompt_languages")
+        return self
+
+
 class DispatcherSettings(Section):
     max_in_flight: int = Field(default=1, ge=1, le=8, description="PBX requests at once (an embedded box)")
     min_interval_ms: int = Field(default=0, ge=0, description="pause between two PBX requests")
@@ -408,6 +456,7 @@ class Settings(Section):
     pbx: PbxSettings
     rooms: RoomsSettings = Field(default_factory=RoomsSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     accounting: AccountingSettings = Field(default_factory=AccountingSettings)

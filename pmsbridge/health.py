@@ -13,6 +13,7 @@ without logging in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -113,23 +114,42 @@ def check_health(service: Service, now: datetime | None = None) -> HealthReport:
     return HealthReport(tuple(checks))
 
 
+# While the PBX does not answer, the probe asks it this often: the first answer after an
+# outage ends the dispatcher's wait within seconds, and /healthz turns healthy again.
+FAILING_PROBE_INTERVAL = 5.0
+
+
 class PbxProbe:
-    """Asks the PBX for its system status when no request succeeded for ``max_age / 3`` seconds."""
+    """Asks the PBX for its system status when no request succeeded for ``max_age / 3``
+    seconds, and every ``FAILING_PROBE_INTERVAL`` seconds while it does not answer.
+
+    ``on_recovery`` callbacks hear of the first answer after a failure (the dispatcher
+    resumes at once instead of waiting out its backoff).
+    """
 
     def __init__(self, client: PbxClient, max_age: float):
         self.client = client
         self.max_age = max_age
         self._failing = False
+        self._recovery: list[Callable[[], None]] = []
 
     @property
     def interval(self) -> float:
         """How often the scheduler should run the probe."""
-        return self.max_age / 3
+        return min(self.max_age / 3, FAILING_PROBE_INTERVAL)
+
+    def on_recovery(self, callback: Callable[[], None]) -> None:
+        self._recovery.append(callback)
 
     def run(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
-        last_success = self.client.health.last_success
-        if last_success is not None and (now - last_success).total_seconds() < self.interval:
+        health = self.client.health
+        last_success = health.last_success
+        recent = last_success is not None and (now - last_success).total_seconds() < self.max_age / 3
+        # A failed request since the last success (the dispatcher's, say) starts the outage's probing.
+        failed_since = health.last_error_at is not None and (last_success is None
+                                                            or health.last_error_at > last_success)
+        if recent and not (self._failing or failed_since):
             return
         try:
             self.client.system_status()
@@ -141,4 +161,9 @@ class PbxProbe:
             return
         if self._failing:
             log.info("the PBX answers the health probe again")
-        self._failing = False
+            self._failing = False
+            for callback in self._recovery:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("PBX recovery listener failed")

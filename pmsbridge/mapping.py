@@ -83,6 +83,14 @@ class RoomMapping:
             value = self._template.format(room=room)
         return value if is_extension(value) else None
 
+    def overridden_rooms(self) -> list[str]:
+        """The rooms named by overrides (``rooms.map``, the map file), with or without a phone."""
+        return list(self._overrides)
+
+    def has_no_phone(self, room: str) -> bool:
+        """Whether the hotel said the room has no phone (an override to ``""``)."""
+        return self._overrides.get(room) == ""
+
     def room(self, extension: str) -> str | None:
         """The room an extension belongs to, or ``None`` when it is no room's."""
         for room, value in self._overrides.items():

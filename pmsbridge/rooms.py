@@ -264,35 +264,122 @@ def _wakeup_operation(room: str, wakeup: Wakeup, action: int) -> PbxOperation:
     )
 
 
+class PbxRoom(BaseModel):
+    """What one room's extension holds on the PBX, as far as pmsapi can set it.
+
+    The ledger keeps two of these per room: *confirmed*, what the PBX acknowledged (the
+    deliveries that succeeded, corrected by reconciliation reads), and *expected*, what it
+    will hold once the room's open deliveries succeed. ``guest`` holds the ``checkin`` or
+    ``update`` fields last sent (a PBX that blanks missing fields shows exactly these).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    room: RoomNumber
+    checked_in: bool = False
+    guest: dict[str, str | int] = Field(default_factory=dict)
+    wakeups: tuple[Wakeup, ...] = ()
+    dnd: bool = False
+    call_forward: str | None = None
+
+    @field_validator("wakeups")
+    @classmethod
+    def _sorted_wakeups(cls, value: tuple[Wakeup, ...]) -> tuple[Wakeup, ...]:
+        return tuple(sorted({wakeup.at: wakeup for wakeup in value}.values(), key=lambda wakeup: wakeup.at))
+
+
+# The guest fields the PBX may refuse while the guest can still have a working line: a
+# refusal of one of them degrades the operation instead of failing it.
+OPTIONAL_GUEST_FIELDS = ("vipcode", "language", "credit", "account", "cos")
+
+
+def pbx_target(state: RoomState, refused: Mapping[str, str | int] | None = None) -> PbxRoom:
+    """What the PBX should hold for the desired ``state``.
+
+    ``refused`` maps optional guest fields to the value the PBX refused for this room: such
+    a field is left out while the desired value is still the refused one, so that it is not
+    sent (and refused) again; a new value is sent.
+    """
+    if not state.occupied:
+        return PbxRoom(room=state.room)
+    refused = refused or {}
+    fields = {name: value for name, value in _guest_fields(state).items()
+              if name not in refused or str(refused[name]) != str(value)}
+    return PbxRoom(room=state.room, checked_in=True, guest=fields, wakeups=state.wakeups, dnd=state.dnd,
+                   call_forward=state.call_forward)
+
+
+def pbx_operations(held: PbxRoom, wanted: PbxRoom) -> tuple[PbxOperation, ...]:
+    """The pmsapi operations that take a room's extension from ``held`` to ``wanted``.
+
+    Order: ``checkin``/``update``, then wake-up cancels and sets, ``dnd``, ``cfu``; a room
+    that empties gets a lone ``checkout``. An extension that is not checked in is checked in
+    whole first (with every wake-up, DND and forward after it): the PBX refuses everything
+    else for it, so nothing but a ``checkin`` ever goes to a vacant extension.
+    """
+    if held.room != wanted.room:
+        raise ValueError(f"states of two rooms ({held.room}, {wanted.room}) cannot be compared")
+    room = wanted.room
+    if not wanted.checked_in:
+        return (PbxOperation(operation="checkout", room=room),) if held.checked_in else ()
+    if not held.checked_in:
+        held = PbxRoom(room=room)
+    operations: list[PbxOperation] = []
+    if held.guest != wanted.guest or not held.checked_in:
+        operation = "update" if held.checked_in else "checkin"
+        operations.append(PbxOperation(operation=operation, room=room, fields=dict(wanted.guest)))
+    target = {wakeup.at: wakeup for wakeup in wanted.wakeups}
+    present = {wakeup.at: wakeup for wakeup in held.wakeups}
+    operations.extend(_wakeup_operation(room, wakeup, 0) for wakeup in held.wakeups if wakeup.at not in target)
+    operations.extend(_wakeup_operation(room, wakeup, 1) for wakeup in wanted.wakeups
+                      if present.get(wakeup.at) != wakeup)
+    if held.dnd != wanted.dnd:
+        operations.append(PbxOperation(operation="dnd", room=room, fields={"status": 1 if wanted.dnd else 0}))
+    if held.call_forward != wanted.call_forward:
+        operations.append(PbxOperation(operation="cfu", room=room, fields={"cfwt": wanted.call_forward or ""}))
+    return tuple(operations)
+
+
+def pbx_after(held: PbxRoom, operation: PbxOperation) -> PbxRoom:
+    """What the extension holds once the PBX carried out ``operation`` (on ``held.room``).
+
+    A check-in starts from the extension's defaults (no wake-up, DND or forward) and a
+    checkout restores them, as the PBX does; ``mov`` is not modelled (the state machine
+    sends moves as checkout + check-in).
+    """
+    if operation.room != held.room:
+        raise ValueError(f"an operation on room {operation.room} does not apply to room {held.room}")
+    fields = operation.fields
+    match operation.operation:
+        case "checkin":
+            return PbxRoom(room=held.room, checked_in=True, guest=dict(fields))
+        case "update":
+            return held.model_copy(update={"guest": dict(fields)})
+        case "checkout":
+            return PbxRoom(room=held.room)
+        case "wakeup":
+            at = datetime.strptime(f"{fields['w_date']}{int(fields['w_time']):04d}", "%Y%m%d%H%M")
+            others = tuple(wakeup for wakeup in held.wakeups if wakeup.at != at)
+            if int(fields["w_action"]) == 1:
+                others = (*others, Wakeup(at=at, daily=int(fields["w_mode"]) == 2))
+            return PbxRoom(**{**dict(held), "wakeups": others})
+        case "dnd":
+            return held.model_copy(update={"dnd": int(fields["status"]) == 1})
+        case "cfu":
+            return held.model_copy(update={"call_forward": str(fields["cfwt"]) or None})
+    raise ValueError(f"operation {operation.operation!r} is not modelled")
+
+
 def transition_operations(before: RoomState, after: RoomState) -> tuple[PbxOperation, ...]:
     """The pmsapi operations that take a room's PBX extension from ``before`` to ``after``.
 
     ``before`` is what the PBX holds, ``after`` what it should hold (states of the same
-    room). Order: ``checkin``/``update``, then wake-up cancels and sets, ``dnd``, ``cfu``;
-    a room that empties gets a lone ``checkout``. With ``before`` vacant this rebuilds a
-    room from nothing, which is also how a drifted extension can be restored.
+    room); see ``pbx_operations``. With ``before`` vacant this rebuilds a room from nothing,
+    which is also how a drifted extension can be restored.
     """
     if before.room != after.room:
         raise ValueError(f"states of two rooms ({before.room}, {after.room}) cannot be compared")
-    room = after.room
-    if not after.occupied:
-        return (PbxOperation(operation="checkout", room=room),) if before.occupied else ()
-    operations: list[PbxOperation] = []
-    fields = _guest_fields(after)
-    if not before.occupied:
-        operations.append(PbxOperation(operation="checkin", room=room, fields=fields))
-    elif _guest_fields(before) != fields:
-        operations.append(PbxOperation(operation="update", room=room, fields=fields))
-    # A vacant state holds no wake-ups, DND or call forward, exactly like a checked-out extension.
-    wanted = {wakeup.at: wakeup for wakeup in after.wakeups}
-    held = {wakeup.at: wakeup for wakeup in before.wakeups}
-    operations.extend(_wakeup_operation(room, wakeup, 0) for wakeup in before.wakeups if wakeup.at not in wanted)
-    operations.extend(_wakeup_operation(room, wakeup, 1) for wakeup in after.wakeups if held.get(wakeup.at) != wakeup)
-    if before.dnd != after.dnd:
-        operations.append(PbxOperation(operation="dnd", room=room, fields={"status": 1 if after.dnd else 0}))
-    if before.call_forward != after.call_forward:
-        operations.append(PbxOperation(operation="cfu", room=room, fields={"cfwt": after.call_forward or ""}))
-    return tuple(operations)
+    return pbx_operations(pbx_target(before), pbx_target(after))
 
 
 # --- helpers on guests and states ------------------------------------------------------------
@@ -700,6 +787,47 @@ def apply(states: Mapping[str, RoomState], event: Event, policy: RoomPolicy, now
     if not operations and not notes:
         notes.append(f"room {event.room}: nothing to send to the PBX")
     return Outcome(states=after, operations=operations, notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an event does to its rooms, against what the PBX holds (see ``plan``).
+
+    ``states``: the new desired state of every room touched; ``expected``: what each will
+    hold on the PBX once ``operations`` succeed; ``notes``: why something was left out.
+    """
+
+    states: dict[str, RoomState]
+    expected: dict[str, PbxRoom]
+    operations: tuple[PbxOperation, ...]
+    notes: tuple[str, ...]
+
+
+def plan(states: Mapping[str, RoomState], held: Mapping[str, PbxRoom], event: Event, policy: RoomPolicy,
+         now: datetime, refused: Mapping[str, Mapping[str, str | int]] | None = None) -> Plan:
+    """Apply ``event`` (see ``apply``) and derive the operations from what the PBX is expected
+    to hold (``held``, per room; a room missing is taken as vacant), not from the desired
+    state before the event.
+
+    A room whose earlier operation failed is thereby sent whole with its next event: a
+    check-in that died leaves the room "wanted occupied, PBX vacant", and any later event
+    for it sends a complete check-in, never an update or a wake-up to a vacant extension.
+    ``refused`` holds, per room, the optional fields the PBX refused (see ``pbx_target``).
+    """
+    outcome = apply(states, event, policy, now)
+    refused = refused or {}
+    expected: dict[str, PbxRoom] = {}
+    operations: list[PbxOperation] = []
+    for room in rooms_touched(event):
+        wanted = pbx_target(outcome.states[room], refused.get(room))
+        operations.extend(pbx_operations(held.get(room) or PbxRoom(room=room), wanted))
+        expected[room] = wanted
+    notes = [note for note in outcome.notes if not note.endswith(": nothing to send to the PBX")]
+    if operations and not outcome.operations:
+        notes.append(f"room {event.room}: the PBX does not hold the desired state yet: sending it again")
+    elif not operations and not notes:
+        notes.append(f"room {event.room}: nothing to send to the PBX")
+    return Plan(states=outcome.states, expected=expected, operations=tuple(operations), notes=tuple(notes))
 
 
 # --- resync ----------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from pmsbridge.metrics import ServiceMetrics
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.pbx_reports import PbxReports
 from pmsbridge.reconcile.reconciler import WATCH_INTERVAL, Reconciler, swap_in_progress
-from pmsbridge.rooms import RoomPolicy
 from pmsbridge.runlock import RunLock
 from pmsbridge.sdnotify import Notifier, WatchdogPinger, watchdog_interval
 
@@ -81,6 +80,7 @@ class Service:
         self.notifier = Notifier.from_environment()
         self._watchdog: WatchdogPinger | None = None
         self.pbx_probe = PbxProbe(client, settings.bridge.health_pbx_max_age)
+        self.pbx_probe.on_recovery(dispatcher.resume_now)
         self.metrics = metrics or ServiceMetrics()
         self.metrics.watch(self)
 
@@ -268,9 +268,8 @@ def build(settings: Settings, *, check_schema: bool = True) -> Service:
                                   sqlite_synchronous=settings.bridge.sqlite_synchronous)
     if check_schema:
         require_current_schema(engine)
-    mapping = RoomMapping.from_settings(settings.rooms)
-    ledger = Ledger(engine, policy=RoomPolicy.from_settings(settings.rooms), mapping=mapping,
-                    zone=settings.bridge.zone)
+    ledger = Ledger.from_settings(settings, engine)
+    mapping = ledger.mapping
     metrics = ServiceMetrics()
     client = PbxClient(settings.pbx, observer=metrics.observe_pbx_request)
     dispatcher = Dispatcher(ledger, client, mapping, settings.dispatcher, settings.pbx)

@@ -9,15 +9,13 @@ from datetime import datetime
 from pmsbridge.config import Settings
 from pmsbridge.ledger.database import create_ledger_engine, require_current_schema
 from pmsbridge.ledger.store import Ledger
-from pmsbridge.mapping import RoomMapping
-from pmsbridge.rooms import RoomPolicy
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    engine = create_ledger_engine(settings.bridge.effective_database_url)
+    engine = create_ledger_engine(settings.bridge.effective_database_url,
+                                  sqlite_synchronous=settings.bridge.sqlite_synchronous)
     require_current_schema(engine)
-    return Ledger(engine, policy=RoomPolicy.from_settings(settings.rooms),
-                  mapping=RoomMapping.from_settings(settings.rooms), zone=settings.bridge.zone)
+    return Ledger.from_settings(settings, engine)
 
 
 def _when(value: datetime | None) -> str:

@@ -35,10 +35,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pmsbridge.config import DispatcherSettings, PbxSettings
+from pmsbridge.ledger import degrade
 from pmsbridge.ledger.models import DeliveryState, utcnow
 from pmsbridge.ledger.recovery import AppliedCheck, check_applied
 from pmsbridge.ledger.store import ClaimedDelivery, DeliveryResult, Ledger
@@ -67,6 +68,9 @@ CLAIM_AHEAD_SECONDS = 1.0
 # free up). With nothing left to send they are written at once.
 RESULT_BATCH = 16
 RESULT_DELAY = 0.05
+# While the PBX cannot be reached, the dispatcher waits at most this long before it tries
+# again (the health probe ends the wait sooner, as soon as the PBX answers).
+OUTAGE_PAUSE = 10.0
 # After the ledger could not be written (or a delivery not processed), wait this long.
 TROUBLE_PAUSE = 5.0
 # The shortest sleep until a retry falls due: a due time already past (clocks that
@@ -117,6 +121,7 @@ class DispatcherHealth:
     last_delivered_at: datetime | None = None
     sent: int = 0
     failed: int = 0
+    degraded: int = 0  # delivered without optional fields the PBX refused
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ class Dispatcher:
         self._due: datetime | None = None  # the earliest retry, when nothing else will wake us
         self._settling = False  # a worker is writing to the ledger
         self._sending = 0  # workers busy with a delivery
+        self._outage = False  # the last failure was the PBX out of reach (cleared by resume_now)
         ledger.on_new_deliveries(self.wake)
 
     # -- life cycle -----------------------------------------------------------------
@@ -411,13 +417,18 @@ class Dispatcher:
             check = self._already_applied(delivery)
             if check is AppliedCheck.APPLIED:
                 self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document,
-                                            error="found applied on the PBX after an interrupted attempt"),
+                                            error="found applied on the PBX after an interrupted attempt",
+                                            applied=delivery.pbx_operation),
                              DeliveryOutcome(delivery, delivered=True))
                 return
         try:
             self.client.pmsapi_data(document, self.pbx_settings.pmsapi_format)
         except PbxRequestRejected as err:
-            self._dead(delivery, str(err), err.status, document)
+            reduction = degrade.reduce(delivery.operation, delivery.fields, str(err))
+            if reduction is None:
+                self._dead(delivery, str(err), err.status, document)
+            else:
+                self._send_degraded(delivery, reduction, err)
         except (PbxAuthError, PbxTlsError) as err:
             self._pause(SITE_PROBLEM_PAUSE, str(err))
             self._report(DeliveryResult(delivery.id, DeliveryState.RETRYING, request=document, error=str(err),
@@ -429,8 +440,35 @@ class Dispatcher:
             self.health.sent += 1
             self.health.last_delivered_at = self.clock()
             self.health.pause_reason = None
-            self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document),
+            self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document,
+                                        applied=delivery.pbx_operation),
                          DeliveryOutcome(delivery, delivered=True))
+
+    def _send_degraded(self, delivery: ClaimedDelivery, reduction: degrade.Reduction,
+                       refusal: PbxRequestRejected) -> None:
+        """Send a refused guest operation once more without the optional fields the PBX may refuse."""
+        reduced = replace(delivery, fields=reduction.fields)
+        document = self.document_for(reduced)
+        try:
+            self.client.pmsapi_data(document, self.pbx_settings.pmsapi_format)
+        except PbxRequestRejected as err:
+            self._dead(delivery, f"{refusal}; without {', '.join(reduction.refused)} too: {err}", err.status,
+                       document)
+            return
+        except PbxError as err:
+            # The full form was refused for good: retry the reduced one (checked first if uncertain).
+            self._retry(reduced, err, document)
+            return
+        sentence = degrade.degraded_sentence(delivery.operation, reduction.refused)
+        self.health.sent += 1
+        self.health.degraded += 1
+        self.health.last_delivered_at = self.clock()
+        log.warning("delivery %s (%s room %s): %s (%s)", delivery.id, delivery.operation, delivery.room, sentence,
+                    refusal)
+        self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document,
+                                    error=f"{sentence} ({refusal})", applied=reduced.pbx_operation,
+                                    refused=reduction.refused, degraded=sentence),
+                     DeliveryOutcome(delivery, delivered=True))
 
     def _report(self, result: DeliveryResult, outcome: DeliveryOutcome | None) -> None:
         """Keep a result for the next settlement (which then tells its outcome)."""
@@ -457,7 +495,14 @@ class Dispatcher:
             return
         delay = self.backoff(delivery.attempts, err.retry_after)
         at = now + timedelta(seconds=delay)
-        self._pause(delay, str(err))
+        if err.retry_after:
+            self._pause(delay, str(err))  # the PBX said when: honoured as given
+        else:
+            # The PBX cannot be reached: wait a short while, not the delivery's backoff. The
+            # health probe asks it every few seconds meanwhile, and its first answer ends the
+            # wait at once (``resume_now``), however long the outage lasted.
+            self._pause(min(delay, OUTAGE_PAUSE), str(err))
+            self._outage = True
         # A request whose answer was lost may have been carried out: check before resending.
         self._report(DeliveryResult(delivery.id, DeliveryState.RETRYING, request=document, error=str(err),
                                     status=err.status, next_attempt_at=at,
@@ -466,11 +511,28 @@ class Dispatcher:
                     delivery.room, delay, err)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter in its upper half, never below the PBX's retry-after."""
+        """The PBX's retry-after as given, else exponential backoff with full jitter in its upper half."""
+        if retry_after:
+            return retry_after
         ceiling = min(self.settings.backoff_max_seconds,
                       self.settings.backoff_initial_seconds * 2 ** max(0, attempts - 1))
-        delay = random.uniform(ceiling / 2, ceiling)
-        return max(delay, retry_after or 0.0)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def resume_now(self) -> None:
+        """The PBX answers again (told by the health probe): end an outage's wait and make the
+        deliveries it put off due now. A retry-after the PBX asked for is not cut short."""
+        if not self._outage:
+            return
+        self._outage = False
+        self.health.paused_until = None
+        self.health.pause_reason = None
+        try:
+            due = self.ledger.retry_now()
+        except Exception:
+            log.exception("cannot make the deliveries put off by the PBX outage due again")
+            return
+        log.info("the PBX answers again: %d deliveries put off by the outage are due now", due)
+        self.wake()
 
     def _dead(self, delivery: ClaimedDelivery, error: str, status: int | None, document: str | None) -> None:
         self.health.failed += 1

@@ -6,8 +6,14 @@ causes is a ``Delivery`` row that moves through these states::
     pending ──claim──> in_flight ──PBX said yes──> delivered
        ^                  │
        │                  ├──transient failure──> retrying ──due──> (claimed again)
-       │                  └──permanent failure, or retry budget spent──> dead
-       └────────────── replay (operator) ───────────────────────────────┘
+       │                  └──permanent failure, or retry budget spent──> dead ──> dismissed
+       └────────────── replay (operator) ───────────────────────────────┘     (operator)
+
+A permanent refusal of a check-in or guest update is first retried once without the
+optional fields the PBX refused (delivered, the room flagged as degraded). When a delivery
+dies, the room's later open deliveries are ``skipped``: they were worked out on the
+assumption that it would succeed; the room's next event, a replay or a repair sends what
+the PBX lacks instead, worked out from what it confirmed.
 
 ``in_flight`` rows left by a process that died are recovered at start: the PBX is asked
 whether the operation took effect before it is sent again (see ``recovery``).
@@ -45,6 +51,8 @@ class DeliveryState(StrEnum):
     RETRYING = "retrying"
     DELIVERED = "delivered"
     DEAD = "dead"
+    SKIPPED = "skipped"  # not sent: an earlier operation of the room failed, the room is sent whole again
+    DISMISSED = "dismissed"  # a dead delivery an operator ended with a note
 
 
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.IN_FLIGHT, DeliveryState.RETRYING)

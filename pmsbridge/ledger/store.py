@@ -63,8 +63,20 @@ from pmsbridge.ledger.models import (
     utcnow,
 )
 from pmsbridge.ledger.statements import Statement, Transaction, transaction
+from pmsbridge.config import Settings
 from pmsbridge.mapping import RoomMapping
-from pmsbridge.rooms import PbxOperation, RoomPolicy, RoomState, apply, rooms_touched
+from pmsbridge.rooms import (
+    PbxOperation,
+    PbxRoom,
+    RoomPolicy,
+    RoomState,
+    pbx_after,
+    pbx_operations,
+    pbx_target,
+    plan,
+    rooms_touched,
+)
+from pmsbridge.validation import EventValidator, InputRefused
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +109,43 @@ class ClaimedDelivery:
     created_at: datetime
     uncertain: bool
 
+    @property
+    def pbx_operation(self) -> PbxOperation:
+        return PbxOperation(operation=self.operation, room=self.room, target_room=self.target_room,
+                            fields=self.fields)
+
+
+@dataclass(frozen=True)
+class RoomBooks:
+    """One room's row as the ledger keeps it: the desired state, what the PBX confirmed,
+    what it will hold once the open deliveries succeed, and the optional fields it refused."""
+
+    state: RoomState
+    confirmed: PbxRoom
+    expected: PbxRoom
+    refused: dict[str, str | int]
+
+    @classmethod
+    def from_row(cls, state: str, confirmed: str | None, expected: str | None, refused: str | None) -> RoomBooks:
+        desired = RoomState.model_validate_json(state)
+        refused_fields = json.loads(refused) if refused else {}
+        # NULL: a row from before the PBX's state was kept, taken as holding the desired state.
+        as_desired = pbx_target(desired, refused_fields)
+        return cls(desired,
+                   PbxRoom.model_validate_json(confirmed) if confirmed else as_desired,
+                   PbxRoom.model_validate_json(expected) if expected else as_desired,
+                   refused_fields)
+
+    @property
+    def target(self) -> PbxRoom:
+        """What the PBX should hold."""
+        return pbx_target(self.state, self.refused)
+
+    @property
+    def differs(self) -> bool:
+        """The PBX will not hold the desired state even once the open deliveries succeed."""
+        return self.expected != self.target
+
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -125,6 +174,9 @@ class DeliveryResult:
     the failure, or for a delivered one a note (kept as the delivery's last error);
     ``status`` the PBX's status code of a failed attempt; ``request`` the document sent;
     ``uncertain`` (RETRYING only) that the PBX may have carried it out already.
+    For a delivered one, ``applied`` is the operation as the PBX carried it out (the
+    delivery's own, or its degraded form), ``refused`` the optional fields the PBX refused
+    and that were left out, and ``degraded`` the sentence that flags the room for it.
     """
 
     delivery_id: int
@@ -134,6 +186,9 @@ class DeliveryResult:
     status: int | None = None
     next_attempt_at: datetime | None = None
     uncertain: bool = False
+    applied: PbxOperation | None = None
+    refused: dict[str, str | int] | None = None
+    degraded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,14 +259,33 @@ class _HotStatements:
                                    .values(status=value("new_status"), problem=value("new_problem")))
         # FOR UPDATE holds the row on PostgreSQL; SQLite's IMMEDIATE transaction already
         # holds the whole database, and the clause is left out there.
-        self.room_state = compiled(select(rooms.c.state).where(rooms.c.room == value("room_name")).with_for_update())
+        self.room_state = compiled(
+            select(rooms.c.state, rooms.c.confirmed, rooms.c.expected, rooms.c.refused)
+            .where(rooms.c.room == value("room_name")).with_for_update())
         dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         self.insert_room = compiled(
-            dialect_insert(rooms).values(room=value("room_name"), state=value("new_state"), updated_at=value("now"))
+            dialect_insert(rooms).values(room=value("room_name"), state=value("new_state"),
+                                         confirmed=value("new_pbx"), expected=value("new_pbx"),
+                                         updated_at=value("now"))
             .on_conflict_do_nothing(index_elements=["room"])
         )
         self.store_room_state = compiled(update(rooms).where(rooms.c.room == value("room_name"))
-                                         .values(state=value("new_state"), updated_at=value("now")))
+                                         .values(state=value("new_state"), expected=value("new_expected"),
+                                                 updated_at=value("now")))
+        self.store_room_pbx = compiled(update(rooms).where(rooms.c.room == value("room_name"))
+                                       .values(confirmed=value("new_confirmed"), expected=value("new_expected"),
+                                               refused=value("new_refused"), degraded=value("new_degraded")))
+        self.open_of_room = compiled(
+            select(deliveries.c.id, deliveries.c.operation, deliveries.c.fields)
+            .where(deliveries.c.room == value("room_name"), _in_states(deliveries.c.state, OPEN_STATES))
+            .order_by(deliveries.c.id))
+        self.skip_open_of_room = compiled(
+            update(deliveries)
+            .where(deliveries.c.room == value("room_name"), _in_states(deliveries.c.state, CLAIMABLE))
+            .values(state=DeliveryState.SKIPPED.value, note=value("new_note")))
+        self.room_degraded = compiled(select(rooms.c.degraded).where(rooms.c.room == value("room_name")))
+        self.flag_degraded = compiled(update(rooms).where(rooms.c.room == value("room_name"))
+                                      .values(degraded=value("new_degraded")))
         self.flag_room = compiled(update(rooms).where(rooms.c.room == value("room_name"))
                                   .values(attention=value("new_attention")))
         self.insert_delivery = compiled(new_id(
@@ -297,11 +371,13 @@ class Ledger:
         mapping: RoomMapping,
         zone: ZoneInfo,
         clock: Callable[[], datetime] = utcnow,
+        validator: EventValidator | None = None,
     ):
         self.engine = engine
         self.reader = reader(engine)
         self.policy = policy
         self.mapping = mapping
+        self.validator = validator
         self.zone = zone
         self.clock = clock
         self._listeners = _Listeners()
@@ -310,6 +386,13 @@ class Ledger:
         # the dispatcher) queueing on a cheap lock instead of on the database's busy
         # timeout, which sleeps in steps of milliseconds.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine) -> Ledger:
+        """The ledger of a configuration, with its room policy, mapping, time zone and door checks."""
+        mapping = RoomMapping.from_settings(settings.rooms)
+        return cls(engine, policy=RoomPolicy.from_settings(settings.rooms), mapping=mapping,
+                   zone=settings.bridge.zone, validator=EventValidator.from_settings(settings, mapping))
 
     def _writing(self) -> AbstractContextManager:
         return self._write_lock if self._write_lock is not None else nullcontext()
@@ -320,20 +403,29 @@ class Ledger:
         """Call ``callback`` (cheaply, from the committing thread) after deliveries are committed."""
         self._listeners.callbacks.append(callback)
 
-    def record(self, event: Event, raw: str, *, actor: str | None = None) -> RecordResult:
+    def record(self, event: Event, raw: str, *, actor: str | None = None, strict: bool = False) -> RecordResult:
         """Store an event, apply it to the room state and queue its PBX operations, atomically.
 
         Returns once the transaction is committed. A repeat of (source, source_key) changes
-        nothing and returns the first event's id with ``duplicate=True``.
+        nothing and returns the first event's id with ``duplicate=True``. The validator
+        checks the event first (``strict`` for the front desk, see ``pmsbridge.validation``):
+        a refused event is kept raw, ``REJECTED`` with the reason as its only note.
         """
         if event.source_key is not None:
             first = self._find_by_key(event.source, event.source_key)
             if first is not None:
                 return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
+        door_notes: tuple[str, ...] = ()
+        if self.validator is not None:
+            try:
+                checked = self.validator.check(event, self._local_now(), strict=strict)
+            except InputRefused as err:
+                return self._refuse(event, raw, actor, str(err))
+            event, door_notes = checked.event, checked.notes
         parsed = event.model_dump_json()
         try:
             with self._writing(), transaction(self.engine) as tx:
-                result = self._record_in(tx, event, raw, actor, parsed)
+                result = self._record_in(tx, event, raw, actor, parsed, door_notes)
         except IntegrityError:
             # Another thread or process stored the same (source, source_key) first.
             first = self._find_by_key(event.source, event.source_key) if event.source_key else None
@@ -344,7 +436,24 @@ class Ledger:
             self._listeners.fire()
         return result
 
-    def _record_in(self, tx: Transaction, event: Event, raw: str, actor: str | None, parsed: str) -> RecordResult:
+    def _local_now(self) -> datetime:
+        return self.clock().astimezone(self.zone).replace(tzinfo=None)
+
+    def _refuse(self, event: Event, raw: str, actor: str | None, problem: str) -> RecordResult:
+        """Keep an event the validator refused, raw and parsed, with the sentence; no source key
+        (a resend after the cause was fixed must be applied, not answered as a duplicate)."""
+        with Session(self.engine) as session:
+            row = InboundEvent(received_at=self.clock(), source=event.source, kind=event.kind,
+                               room=event.room if event.room != "*" else None, actor=actor, raw=raw,
+                               parsed=event.model_dump_json(), status=EventStatus.REJECTED, problem=problem)
+            session.add(row)
+            session.commit()
+            event_id = row.id
+        log.warning("refused %s event from %s (event %s): %s", event.kind, event.source, event_id, problem)
+        return RecordResult(event_id, EventStatus.REJECTED, notes=(problem,))
+
+    def _record_in(self, tx: Transaction, event: Event, raw: str, actor: str | None, parsed: str,
+                   door_notes: tuple[str, ...] = ()) -> RecordResult:
         sql = self._sql
         now = self.clock()
         now_local = now.astimezone(self.zone).replace(tzinfo=None)
@@ -352,11 +461,14 @@ class Ledger:
                              event_kind=event.kind, event_room=event.room, event_actor=actor, event_raw=raw,
                              event_parsed=parsed)
 
-        states = self._lock_rooms(tx, rooms_touched(event), now)
-        outcome = apply(states, event, self.policy, now_local)
+        books = self._lock_rooms(tx, rooms_touched(event), now)
+        outcome = plan({room: book.state for room, book in books.items()},
+                       {room: book.expected for room, book in books.items()}, event, self.policy, now_local,
+                       {room: book.refused for room, book in books.items()})
 
         for room, state in outcome.states.items():
-            tx.execute(sql.store_room_state, room_name=room, new_state=state.model_dump_json(), now=now)
+            tx.execute(sql.store_room_state, room_name=room, new_state=state.model_dump_json(),
+                       new_expected=outcome.expected[room].model_dump_json(), now=now)
         operation_rooms = (room for op in outcome.operations for room in (op.room, op.target_room) if room)
         problems = []
         for room in dict.fromkeys(operation_rooms):
@@ -371,14 +483,16 @@ class Ledger:
             for operation in outcome.operations
         )
         status = EventStatus.NEEDS_ATTENTION if problems else EventStatus.APPLIED
-        notes = tuple(outcome.notes)
+        notes = (*door_notes, *outcome.notes)
+        if door_notes and event.room in outcome.states and outcome.states[event.room].occupied:
+            tx.execute(sql.flag_degraded, room_name=event.room, new_degraded="; ".join(door_notes))
         problem = "; ".join(problems or notes) or None
         if problem or problems:
             tx.execute(sql.flag_event, event_id=event_id, new_status=status.value, new_problem=problem)
         return RecordResult(event_id, status, deliveries=delivery_ids, notes=notes)
 
-    def _lock_rooms(self, tx: Transaction, rooms: Sequence[str], now: datetime) -> dict[str, RoomState]:
-        """The current state of ``rooms``, locked until the transaction ends.
+    def _lock_rooms(self, tx: Transaction, rooms: Sequence[str], now: datetime) -> dict[str, RoomBooks]:
+        """The current books of ``rooms``, locked until the transaction ends.
 
         A room never seen before is created vacant (ON CONFLICT DO NOTHING: another
         transaction may be creating it too), so that PostgreSQL has a row to lock. Rooms
@@ -388,14 +502,15 @@ class Ledger:
         sql = self._sql
         states = {}
         for room in sorted(rooms):
-            stored = tx.scalar(sql.room_state, room_name=room)
+            stored = tx.first(sql.room_state, room_name=room)
             if stored is None:
-                vacant = RoomState(room=room)
-                if tx.execute(sql.insert_room, room_name=room, new_state=vacant.model_dump_json(), now=now) == 1:
-                    states[room] = vacant
+                vacant, nothing = RoomState(room=room), PbxRoom(room=room)
+                if tx.execute(sql.insert_room, room_name=room, new_state=vacant.model_dump_json(),
+                              new_pbx=nothing.model_dump_json(), now=now) == 1:
+                    states[room] = RoomBooks(vacant, nothing, nothing, {})
                     continue
-                stored = tx.scalar(sql.room_state, room_name=room)
-            states[room] = RoomState.model_validate_json(stored)
+                stored = tx.first(sql.room_state, room_name=room)
+            states[room] = RoomBooks.from_row(*stored)
         return states
 
     def record_rejected(self, source: str, raw: str, problem: str, *, room: str | None = None) -> int:
@@ -475,10 +590,14 @@ class Ledger:
         with self._writing(), transaction(self.engine) as tx:
             dead_rooms: dict[str, str] = {}
             recorded = tuple(self._record_result(tx, worker, result, now, dead_rooms) for result in results)
-            # Room flags last and in a fixed order, so that this and record() (rooms, then new
+            delivered: dict[str, list[DeliveryResult]] = {}
+            for result, done in zip(results, recorded):
+                if done and result.state == DeliveryState.DELIVERED and result.applied is not None:
+                    delivered.setdefault(result.applied.room, []).append(result)
+            # Rooms last and in a fixed order, so that this and record() (rooms, then new
             # deliveries) never wait on each other in a circle on PostgreSQL.
-            for room in sorted(dead_rooms):
-                tx.execute(sql.flag_room, room_name=room, new_attention=dead_rooms[room])
+            for room in sorted({*delivered, *dead_rooms}):
+                self._book_outcomes(tx, room, delivered.get(room, ()), dead_rooms.get(room))
             for delivery in release:
                 back_to = DeliveryState.RETRYING if delivery.attempts > 1 else DeliveryState.PENDING
                 tx.execute(sql.unclaim, delivery_id=delivery.id, worker=worker, back_to=back_to.value)
@@ -496,6 +615,44 @@ class Ledger:
         )
         return Settlement(recorded, tuple(claimed))
 
+    def _book_outcomes(self, tx: Transaction, room: str, delivered: Sequence[DeliveryResult],
+                       death: str | None) -> None:
+        """Bring a room's PBX books up to date with outcomes just recorded (the transaction open).
+
+        Delivered operations move *confirmed*; refused optional fields are remembered and the
+        room flagged as degraded. When a delivery died, the room's later open deliveries are
+        skipped and *expected* falls back to *confirmed*: the room's next event, a replay or a
+        repair then sends what the PBX lacks, worked out from what it holds.
+        """
+        sql = self._sql
+        stored = tx.first(sql.room_state, room_name=room)
+        if stored is None:
+            return
+        books = RoomBooks.from_row(*stored)
+        confirmed, expected, refused = books.confirmed, books.expected, dict(books.refused)
+        degraded = tx.scalar(sql.room_degraded, room_name=room)
+        for result in sorted(delivered, key=lambda result: result.delivery_id):
+            confirmed = pbx_after(confirmed, result.applied)
+            if result.applied.operation == "checkout":
+                refused, degraded = {}, None
+            if result.refused:
+                refused.update(result.refused)
+                degraded = result.degraded
+        if death is not None:
+            tx.execute(sql.flag_room, room_name=room, new_attention=death)
+            tx.execute(sql.skip_open_of_room, room_name=room,
+                       new_note="not sent: an earlier operation of the room failed; the room is sent whole "
+                                "with its next event, a replay or a repair")
+            expected = confirmed
+        elif any(result.refused for result in delivered):
+            expected = confirmed
+            for _, operation, fields in tx.rows(sql.open_of_room, room_name=room):
+                expected = pbx_after(expected, PbxOperation(operation=operation, room=room,
+                                                            fields=json.loads(fields)))
+        tx.execute(sql.store_room_pbx, room_name=room, new_confirmed=confirmed.model_dump_json(),
+                   new_expected=expected.model_dump_json(), new_refused=json.dumps(refused) if refused else None,
+                   new_degraded=degraded)
+
     def _record_result(self, tx: Transaction, worker: str, result: DeliveryResult, now: datetime,
                        dead_rooms: dict[str, str]) -> bool:
         sql = self._sql
@@ -511,6 +668,21 @@ class Ledger:
                 dead_rooms[room] = f"delivery {result.delivery_id} is dead: {result.error}"
             return room is not None
         raise ValueError(f"an attempt ends delivered, retrying or dead, not {result.state}")
+
+    def retry_now(self) -> int:
+        """Make the deliveries an outage put off due now (the PBX is back); returns how many."""
+        now = self.clock()
+        with self._writing(), Session(self.engine) as session:
+            # Only those put off by the outage (no PBX status): a retry-after the PBX asked
+            # for with its status code is honoured as given.
+            count = session.execute(update(Delivery).where(Delivery.state == DeliveryState.RETRYING,
+                                                           Delivery.last_status.is_(None),
+                                                           Delivery.next_attempt_at > now)
+                                    .values(next_attempt_at=now)).rowcount
+            session.commit()
+        if count:
+            self._listeners.fire()
+        return count
 
     def next_due(self) -> datetime | None:
         """When the earliest claimable delivery becomes due (for the worker's sleep).
@@ -568,35 +740,144 @@ class Ledger:
 
     def replay(self, *, ids: Iterable[int] = (), room: str | None = None, all_dead: bool = False,
                actor: str = "operator") -> list[int]:
-        """Queue dead deliveries again (by id, by room or all); returns the ids queued."""
+        """Queue dead deliveries again (by id, by room or all); returns the ids queued.
+
+        Each room's books follow: the replayed operations are expected to succeed, and what
+        the room still lacks after them (operations skipped after the death, changes since)
+        is queued behind them, so that the room ends as desired.
+        """
         ids = list(ids)
         if not (ids or room or all_dead):
             raise ValueError("say which deliveries to replay: ids, a room or all dead ones")
-        with Session(self.engine) as session:
-            query = select(Delivery.id).where(Delivery.state == DeliveryState.DEAD)
-            if ids:
-                query = query.where(Delivery.id.in_(ids))
-            if room:
-                query = query.where(or_(Delivery.room == room, Delivery.target_room == room))
-            chosen = list(session.execute(query.order_by(Delivery.id)).scalars())
-            if chosen:
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(chosen), Delivery.state == DeliveryState.DEAD)
-                    .values(state=DeliveryState.PENDING, next_attempt_at=self.clock(), attempts=0,
-                            created_at=self.clock(), claimed_by=None)
-                )
-                for room_name in {session.get(Delivery, i).room for i in chosen}:
-                    state_row = session.get(RoomStateRow, room_name)
-                    if state_row is not None:
-                        state_row.attention = None
-                        session.add(state_row)
-                session.add(AuditEntry(actor=actor, action="replay", room=room,
-                                       detail=f"deliveries {', '.join(map(str, chosen))}"))
+        now = self.clock()
+        query = select(Delivery.id, Delivery.room, Delivery.operation, Delivery.fields).where(
+            Delivery.state == DeliveryState.DEAD)
+        if ids:
+            query = query.where(Delivery.id.in_(ids))
+        if room:
+            query = query.where(or_(Delivery.room == room, Delivery.target_room == room))
+        with self._writing(), Session(self.engine) as session:
+            chosen = session.execute(query.order_by(Delivery.id)).all()
+            if not chosen:
+                return []
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([row.id for row in chosen]), Delivery.state == DeliveryState.DEAD)
+                .values(state=DeliveryState.PENDING, next_attempt_at=now, attempts=0, created_at=now,
+                        claimed_by=None)
+            )
+            session.flush()
+            connection = session.connection()
+            for room_name in sorted({row.room for row in chosen}):
+                replayed = [PbxOperation(operation=row.operation, room=room_name, fields=json.loads(row.fields))
+                            for row in chosen if row.room == room_name]
+                self._queue_rest(connection, room_name, replayed, now)
+            session.add(AuditEntry(actor=actor, action="replay", room=room,
+                                   detail=f"deliveries {', '.join(str(row.id) for row in chosen)}"))
             session.commit()
-        if chosen:
+        self._listeners.fire()
+        return [row.id for row in chosen]
+
+    def _queue_rest(self, connection, room: str, replayed: Sequence[PbxOperation], now: datetime,  # noqa: ANN001
+                    *, confirmed: PbxRoom | None = None) -> list[int]:
+        """In an open transaction: fold ``replayed`` (already queued again) into ``room``'s
+        expected state, then queue what the room still lacks; clears the room's flag.
+
+        With ``confirmed`` (what the PBX was just seen to hold), the books start from it."""
+        row = connection.execute(
+            select(RoomStateRow.state, RoomStateRow.confirmed, RoomStateRow.expected, RoomStateRow.refused)
+            .where(RoomStateRow.room == room).with_for_update()).first()
+        if row is None:
+            return []
+        books = RoomBooks.from_row(*row)
+        expected = confirmed if confirmed is not None else books.expected
+        for operation in replayed:
+            expected = pbx_after(expected, operation)
+        queued = []
+        for operation in pbx_operations(expected, books.target):
+            queued.append(connection.execute(insert(Delivery.__table__).values(
+                event_id=None, created_at=now, next_attempt_at=now, operation=operation.operation, room=room,
+                target_room=None, fields=json.dumps(operation.fields, sort_keys=True),
+                state=DeliveryState.PENDING.value, attempts=0, uncertain=False)).inserted_primary_key[0])
+        values = {"expected": books.target.model_dump_json(), "attention": None}
+        if confirmed is not None:
+            values["confirmed"] = confirmed.model_dump_json()
+        connection.execute(update(RoomStateRow.__table__).where(RoomStateRow.room == room).values(**values))
+        return queued
+
+    def resend_room(self, room: str, *, actor: str = "operator") -> list[int]:
+        """Queue what ``room`` lacks on the PBX, worked out from what it confirmed (after a
+        dead or dismissed delivery); returns the deliveries queued."""
+        now = self.clock()
+        with self._writing(), Session(self.engine) as session:
+            if session.execute(select(Delivery.id).where(
+                    or_(Delivery.room == room, Delivery.target_room == room),
+                    Delivery.state.in_([s.value for s in OPEN_STATES])).limit(1)).first() is not None:
+                return []
+            row = session.get(RoomStateRow, room)
+            if row is None:
+                return []
+            connection = session.connection()
+            books = RoomBooks.from_row(row.state, row.confirmed, row.expected, row.refused)
+            queued = self._queue_rest(connection, room, (), now, confirmed=books.confirmed)
+            session.add(AuditEntry(actor=actor, action="resend", room=room,
+                                   detail=f"deliveries {', '.join(map(str, queued))}" if queued else "nothing lacking"))
+            session.commit()
+        if queued:
             self._listeners.fire()
-        return chosen
+        return queued
+
+    def dismiss(self, ids: Iterable[int], *, note: str, actor: str = "operator") -> list[int]:
+        """End dead deliveries with an operator's ``note`` (audited); returns the ids dismissed.
+
+        The room keeps what the PBX confirmed as its expected state, so its next event, a
+        repair or ``resend_room`` sends only what the PBX really lacks; the room's flag is
+        cleared once no dead delivery is left for it."""
+        note = note.strip()
+        if not note:
+            raise ValueError("say why the deliveries are dismissed: a note is required")
+        ids = list(ids)
+        with self._writing(), Session(self.engine) as session:
+            chosen = session.execute(select(Delivery.id, Delivery.room).where(
+                Delivery.id.in_(ids), Delivery.state == DeliveryState.DEAD).order_by(Delivery.id)).all()
+            if not chosen:
+                return []
+            session.execute(update(Delivery).where(Delivery.id.in_([row.id for row in chosen]),
+                                                   Delivery.state == DeliveryState.DEAD)
+                            .values(state=DeliveryState.DISMISSED, note=f"dismissed by {actor}: {note}"))
+            for room_name in sorted({row.room for row in chosen}):
+                still_dead = session.execute(select(Delivery.id).where(
+                    Delivery.room == room_name, Delivery.state == DeliveryState.DEAD).limit(1)).first()
+                if still_dead is None:
+                    session.execute(update(RoomStateRow).where(RoomStateRow.room == room_name)
+                                    .values(attention=None))
+                session.add(AuditEntry(actor=actor, action="dismiss", room=room_name,
+                                       detail=f"deliveries {', '.join(str(r.id) for r in chosen if r.room == room_name)}"
+                                              f": {note}"))
+            session.commit()
+        return [row.id for row in chosen]
+
+    def remove_room(self, room: str, *, actor: str = "operator") -> bool:
+        """Forget a room the hotel does not have (a phantom left by input from before rooms were
+        checked at the door): its row goes, its dead deliveries are dismissed; audited.
+
+        Refused (False) while the room has open deliveries. The caller decides that the room
+        is not the hotel's (``pmsbridge.validation``)."""
+        with self._writing(), Session(self.engine) as session:
+            touching = or_(Delivery.room == room, Delivery.target_room == room)
+            if session.execute(select(Delivery.id).where(
+                    touching, Delivery.state.in_([s.value for s in OPEN_STATES])).limit(1)).first() is not None:
+                return False
+            row = session.get(RoomStateRow, room)
+            if row is None:
+                return False
+            session.execute(update(Delivery).where(touching, Delivery.state == DeliveryState.DEAD)
+                            .values(state=DeliveryState.DISMISSED, note=f"room {room} removed by {actor}"))
+            session.delete(row)
+            session.add(AuditEntry(actor=actor, action="remove room", room=room,
+                                   detail=f"room {room} is not one of the hotel's rooms"))
+            session.commit()
+        return True
 
     def audit(self, actor: str, action: str, *, room: str | None = None, detail: str | None = None) -> None:
         with Session(self.engine) as session:
@@ -637,25 +918,30 @@ class Ledger:
             ).all()
         return {room for row in rows for room in row if room}
 
-    def enqueue_repair(self, room: str, operations: Sequence[PbxOperation], *, based_on: RoomState,
+    def enqueue_repair(self, room: str, observed: Callable[[PbxRoom], PbxRoom], *, based_on: RoomState,
                        actor: str = "reconcile", reason: str | None = None) -> tuple[int, ...]:
-        """Queue ``operations`` that bring ``room``'s extension back to its desired state, as
-        deliveries without an inbound event, so that order, pacing and retries apply.
+        """Queue the operations that bring ``room``'s extension from what the PBX was seen to
+        hold back to its desired state, as deliveries without an inbound event, so that order,
+        pacing and retries apply.
 
-        ``based_on`` is the desired state the operations were worked out from. Nothing is
+        ``observed(target)`` is what a read of the PBX showed, told as the difference from the
+        target (the desired state less the fields the PBX refused): the room's confirmed state
+        becomes that, and the operations are worked out from it, so a refused field is not
+        sent again. ``based_on`` is the desired state the read was compared with. Nothing is
         queued, and () returned, when the room's desired state is no longer that (an event
-        changed it meanwhile) or the room has open deliveries: a repair for a state that
-        is gone would undo the newer one.
+        changed it meanwhile) or the room has open deliveries: a repair for a state that is
+        gone would undo the newer one.
         """
-        if any(op.room != room or op.target_room is not None for op in operations):
-            raise ValueError(f"a repair of room {room} can only hold operations on that room alone")
-        if not operations:
-            return ()
         sql = self._sql
         now = self.clock()
         with self._writing(), transaction(self.engine) as tx:
-            state = self._lock_rooms(tx, [room], now)[room]
-            if state != based_on or tx.first(sql.room_busy, room_name=room) is not None:
+            books = self._lock_rooms(tx, [room], now)[room]
+            if books.state != based_on or tx.first(sql.room_busy, room_name=room) is not None:
+                tx.rollback()
+                return ()
+            seen = observed(books.target)
+            operations = pbx_operations(seen, books.target)
+            if not operations:
                 tx.rollback()
                 return ()
             ids = tuple(
@@ -663,11 +949,24 @@ class Ledger:
                           new_room=room, new_target_room=None, new_fields=json.dumps(operation.fields, sort_keys=True))
                 for operation in operations
             )
+            tx.execute(sql.store_room_pbx, room_name=room, new_confirmed=seen.model_dump_json(),
+                       new_expected=books.target.model_dump_json(),
+                       new_refused=json.dumps(books.refused) if books.refused else None,
+                       new_degraded=tx.scalar(sql.room_degraded, room_name=room))
             summary = ", ".join(op.operation for op in operations)
             tx.execute(sql.insert_audit, now=now, new_actor=actor, new_action="repair", room_name=room,
                        new_detail=f"{reason}: {summary}" if reason else summary)
         self._listeners.fire()
         return ids
+
+    def room_books(self, rooms: Iterable[str] | None = None) -> dict[str, RoomBooks]:
+        """Each room's desired state, confirmed and expected PBX state and refused fields."""
+        table = RoomStateRow.__table__
+        query = select(table.c.room, table.c.state, table.c.confirmed, table.c.expected, table.c.refused)
+        if rooms is not None:
+            query = query.where(table.c.room.in_(list(rooms)))
+        with self.reader.connect() as connection:
+            return {row[0]: RoomBooks.from_row(*row[1:]) for row in connection.execute(query)}
 
     # -- reading ---------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any
 from pmsbridge.ledger.recovery import expected_fullname
 from pmsbridge.pbx.names import NamePolicy
 from pmsbridge.reconcile.models import DriftKind
-from pmsbridge.rooms import PbxOperation, RoomState, transition_operations
+from pmsbridge.rooms import PbxOperation, PbxRoom, RoomState, pbx_operations, pbx_target, transition_operations
 
 # The kinds only getSIPAccount can decide; a listAccount page decides the others, for every room.
 DETAIL_KINDS = frozenset({DriftKind.DND, DriftKind.CALL_FORWARD})
@@ -180,30 +180,37 @@ def compare_room(state: RoomState, extension: str, account: AccountView | None,
     return RoomComparison(room, extension, tuple(findings), frozenset(judged))
 
 
-def repair_operations(state: RoomState, kinds: Iterable[DriftKind]) -> tuple[PbxOperation, ...]:
-    """The pmsapi operations that repair drifts of ``kinds`` in a room whose desired state is ``state``.
+def observed_pbx(target: PbxRoom, kinds: Iterable[DriftKind]) -> PbxRoom:
+    """What the PBX holds for a room whose target is ``target``, told by the drifts of ``kinds``.
 
-    A room the PBX holds vacant is rebuilt whole (check-in, wake-ups, DND, forward: the
-    PBX dropped them all); one it holds occupied against the desired state is checked
-    out; otherwise a name is repaired with an ``update`` carrying every guest field, DND
-    and forward with their own operations. Kinds pmsapi cannot repair add nothing.
+    A room the PBX holds vacant is vacant (it is then rebuilt whole: check-in, wake-ups, DND,
+    forward); one it holds occupied against a vacant target is checked in with guest data
+    unknown (it is checked out); a wrong name means the guest data is unknown (an ``update``
+    carries every field again); DND and forward are the other way round. Kinds pmsapi cannot
+    repair change nothing.
     """
     kinds = set(kinds)
-    room = state.room
-    if DriftKind.NOT_CHECKED_OUT in kinds and not state.occupied:
-        return (PbxOperation(operation="checkout", room=room),)
-    if not state.occupied:
-        return ()
+    if DriftKind.NOT_CHECKED_OUT in kinds and not target.checked_in:
+        return PbxRoom(room=target.room, checked_in=True)
+    if not target.checked_in:
+        return target
     if DriftKind.NOT_CHECKED_IN in kinds:
-        return rebuild_operations(state)
-    operations: list[PbxOperation] = []
+        return PbxRoom(room=target.room)
+    seen = target
     if DriftKind.NAME in kinds:
-        operations.append(PbxOperation(operation="update", room=room, fields=rebuild_operations(state)[0].fields))
+        seen = seen.model_copy(update={"guest": {}})
     if DriftKind.DND in kinds:
-        operations.append(PbxOperation(operation="dnd", room=room, fields={"status": 1 if state.dnd else 0}))
+        seen = seen.model_copy(update={"dnd": not target.dnd})
     if DriftKind.CALL_FORWARD in kinds:
-        operations.append(PbxOperation(operation="cfu", room=room, fields={"cfwt": state.call_forward or ""}))
-    return tuple(operations)
+        seen = seen.model_copy(update={"call_forward": None if target.call_forward else "?"})
+    return seen
+
+
+def repair_operations(state: RoomState, kinds: Iterable[DriftKind]) -> tuple[PbxOperation, ...]:
+    """The pmsapi operations that repair drifts of ``kinds`` in a room whose desired state is
+    ``state`` (see ``observed_pbx``)."""
+    target = pbx_target(state)
+    return pbx_operations(observed_pbx(target, kinds), target)
 
 
 def room_order(room: str) -> tuple[int, int, str]:

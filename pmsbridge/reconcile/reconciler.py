@@ -27,6 +27,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from pmsbridge.reconcile.drift import (
     DETAIL_KINDS,
     REPAIRABLE_KINDS,
     compare_room,
+    observed_pbx,
     repair_operations,
     room_order,
     rotation,
@@ -345,12 +347,12 @@ class Reconciler:
 
     def _queue_repair(self, room: str, state: RoomState, drifts: Iterable[Drift], *, actor: str) -> tuple[int, ...]:
         drifts = list(drifts)
-        operations = repair_operations(state, {drift.kind for drift in drifts})
-        if not operations:
+        found = {drift.kind for drift in drifts}
+        if not repair_operations(state, found):
             return ()
-        kinds = ", ".join(sorted({drift.kind.value for drift in drifts}))
-        deliveries = self.ledger.enqueue_repair(room, operations, based_on=state, actor=actor,
-                                                reason=f"drift ({kinds})")
+        kinds = ", ".join(sorted(kind.value for kind in found))
+        deliveries = self.ledger.enqueue_repair(room, partial(observed_pbx, kinds=found), based_on=state,
+                                                actor=actor, reason=f"drift ({kinds})")
         if deliveries:
             self.drifts.mark_repairing(drift.id for drift in drifts)
             log.info("room %s: repair of %s queued (deliveries %s)", room, kinds,

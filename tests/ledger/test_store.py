@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+
+import pytest
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from pmsbridge.events import CheckIn
 from pmsbridge.ledger.models import DeliveryState, EventStatus
+from pmsbridge.ledger.store import DeliveryResult
 from tests.ledger.conftest import FrozenClock, make_ledger
 from tests.ledger.events import check_in, check_out, dnd, move
 
@@ -103,14 +106,65 @@ def test_a_move_holds_both_rooms(ledger):
     assert not any(d.room == "205" and d.fields.get("lastname") == "Later" for d in claimed)
 
 
-def test_a_dead_delivery_does_not_block_the_room(ledger):
+def test_a_dead_check_in_skips_the_rooms_later_operations_and_the_next_event_sends_it_whole(ledger):
     ledger.record(check_in("101", "Doe"), raw="")
     ledger.record(dnd("101"), raw="")
     first = ledger.claim_next("w1")
     ledger.mark_dead(first.id, "w1", error="refused", status=-1)
-    second = ledger.claim_next("w1")
-    assert second.operation == "dnd"
+    # the DND was worked out for a checked-in extension: it is not sent to a vacant one
+    assert ledger.claim_next("w1") is None
+    assert [d.state for d in ledger.deliveries(room="101")] == ["skipped", "dead"]
     assert "is dead" in {row.room: row for row in ledger.room_rows()}["101"].attention
+    books = ledger.room_books(["101"])["101"]
+    assert not books.expected.checked_in and books.differs
+
+    # the room's next event (a real guest arriving) sends the complete check-in, then the DND
+    ledger.record(check_in("101", "Roe"), raw="")
+    sent = []
+    while (delivery := ledger.claim_next("w1")) is not None:
+        ledger.settle("w1", [DeliveryResult(delivery.id, DeliveryState.DELIVERED, applied=delivery.pbx_operation)])
+        sent.append(delivery)
+    assert [d.operation for d in sent] == ["checkin", "dnd"]
+    assert sent[0].fields["lastname"] == "Doe"  # the displayed guest is still the first arrived
+    books = ledger.room_books(["101"])["101"]
+    assert books.confirmed.checked_in and books.confirmed.dnd and not books.differs
+
+
+def test_replay_of_a_dead_check_in_queues_what_the_room_still_lacks_behind_it(ledger):
+    ledger.record(check_in("101", "Doe"), raw="")
+    ledger.record(dnd("101"), raw="")
+    first = ledger.claim_next("w1")
+    ledger.mark_dead(first.id, "w1", error="refused", status=-1)
+    assert ledger.replay(ids=[first.id]) == [first.id]
+    queued = []
+    while (delivery := ledger.claim_next("w1")) is not None:
+        ledger.mark_delivered(delivery.id, "w1")
+        queued.append(delivery)
+    assert [(d.id == first.id, d.operation) for d in queued] == [(True, "checkin"), (False, "dnd")]
+    assert ledger.room_rows()[0].attention is None
+
+
+def test_dismissing_a_dead_delivery_keeps_what_the_pbx_confirmed_and_is_audited(ledger):
+    ledger.record(check_in("101", "Doe"), raw="")
+    first = ledger.claim_next("w1")
+    ledger.mark_dead(first.id, "w1", error="refused", status=-1)
+    with pytest.raises(ValueError, match="note"):
+        ledger.dismiss([first.id], note=" ")
+    assert ledger.dismiss([first.id], note="guest left before the PBX was fixed", actor="anna") == [first.id]
+    delivery = ledger.delivery(first.id)
+    assert delivery.state == "dismissed" and "anna" in delivery.note
+    assert ledger.room_rows()[0].attention is None
+    assert ledger.resend_room("101", actor="anna") != []  # what the room lacks can still be sent on purpose
+
+
+def test_a_phantom_room_can_be_removed_once_nothing_is_on_its_way(ledger):
+    ledger.record(check_in("999", "Ghost"), raw="")
+    assert ledger.remove_room("999", actor="admin") is False  # its check-in is still pending
+    first = ledger.claim_next("w1")
+    ledger.mark_dead(first.id, "w1", error="no such extension", status=-1)
+    assert ledger.remove_room("999", actor="admin") is True
+    assert "999" not in {row.room for row in ledger.room_rows()}
+    assert ledger.delivery(first.id).state == "dismissed"
 
 
 def test_retrying_delivery_waits_for_its_time_and_holds_its_room(engine):

@@ -4,13 +4,14 @@ recorded, and repaired or reported as the policy says."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 
 from pmsbridge.events import CheckOut, DndSet
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.mapping import RoomMapping
-from pmsbridge.reconcile.drift import repair_operations
+from pmsbridge.reconcile.drift import observed_pbx
 from pmsbridge.reconcile.models import DriftKind, DriftState
 from pmsbridge.reconcile.reconciler import CURSOR_KEY, SWAP_SEEN_KEY
 from pmsbridge.rooms import RoomState
@@ -201,10 +202,10 @@ def test_a_repair_for_a_state_that_changed_meanwhile_is_not_queued(checked_in):
     before = hotel.ledger.room_states(["101"])["101"]
     hotel.record(CheckOut(source="test", room="101"))
     hotel.settle()
-    assert hotel.ledger.enqueue_repair("101", repair_operations(before, {DriftKind.NAME}), based_on=before) == ()
+    assert hotel.ledger.enqueue_repair("101", partial(observed_pbx, kinds={DriftKind.NAME}), based_on=before) == ()
     assert hotel.ledger.stats().depth == 0
     vacant = RoomState(room="101")
-    assert hotel.ledger.enqueue_repair("101", repair_operations(vacant, {DriftKind.NOT_CHECKED_OUT}),
+    assert hotel.ledger.enqueue_repair("101", partial(observed_pbx, kinds={DriftKind.NOT_CHECKED_OUT}),
                                        based_on=vacant)
 
 

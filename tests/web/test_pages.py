@@ -57,7 +57,7 @@ def make_dead_delivery(service, emulator, room: str = "104") -> int:
 
 def test_the_board_lists_configured_and_known_rooms_with_their_state(frontdesk, service, emulator):
     check_in(service, "102", "Bergström", first_name="Ingrid", language="SE", vip="1")
-    check_in(service, "130", "Stranger")  # not configured: the PMS named it
+    check_in(service, "130", "Stranger")  # not one of the hotel's rooms: refused at the door
     service.ledger.record(DndSet(source="fias", room="102", on=True), raw="")
     local = service.ledger.clock().astimezone(service.settings.bridge.zone)
     at = local.replace(tzinfo=None, hour=6, minute=15, second=0, microsecond=0)
@@ -67,13 +67,15 @@ def test_the_board_lists_configured_and_known_rooms_with_their_state(frontdesk, 
     assert service.extension_status.refresh()
     page = frontdesk.get("/").get_data(as_text=True)
     rooms = re.findall(r'data-room="([^"]+)"', page)
-    assert rooms == [str(n) for n in range(101, 111)] + ["120", "130"]
+    assert rooms == [str(n) for n in range(101, 111)] + ["120"]
+    [refused] = service.ledger.events(room="130")
+    assert refused.status == "rejected" and "not one of the hotel's rooms" in refused.problem
     row = board_row(page, "102")
-    for shown in ("Ingrid Bergström", "SE", "DND", "Ringing", "127.0.0.1:5062", "06:15", 'data-floor="1"',
+    for shown in ("Ingrid Bergström", "sv", "DND", "Ringing", "127.0.0.1:5062", "06:15", 'data-floor="1"',
                   'data-occupied="1"', 'class="occupied"'):
         assert shown in row, shown
     assert 'class="vacant"' in board_row(page, "101") and "Idle" in board_row(page, "101")
-    assert "5 of 12" not in page and "<b>2</b> of 12 rooms occupied" in page
+    assert "5 of 11" not in page and "<b>1</b> of 11 rooms occupied" in page
 
 
 def test_the_board_table_refresh_is_the_table_alone(frontdesk, service):

@@ -38,7 +38,7 @@ def test_check_in_reaches_the_pbx_and_is_recorded_as_the_front_desk(frontdesk, s
     wait_for(lambda: settled(service))
     guest = pbx_room(emulator, "101")["guest"]
     assert (guest["firstname"], guest["lastname"], guest["language"], guest["cos"], guest["account"]) == (
-        "Jane", "Doe", "EN", "2", "R-77")
+        "Jane", "Doe", "en", "2", "R-77")
     event = service.ledger.event(1)
     assert (event.source, event.actor, event.kind) == ("frontdesk", FRONTDESK, "check_in")
     assert '"last_name": "Doe"' in event.raw and "csrf" not in event.raw
