@@ -818,14 +818,15 @@ def plan(states: Mapping[str, RoomState], held: Mapping[str, PbxRoom], event: Ev
     refused = refused or {}
     expected: dict[str, PbxRoom] = {}
     operations: list[PbxOperation] = []
-    for room in rooms_touched(event):
-        wanted = pbx_target(outcome.states[room], refused.get(room))
-        operations.extend(pbx_operations(held.get(room) or PbxRoom(room=room), wanted))
-        expected[room] = wanted
     notes = [note for note in outcome.notes if not note.endswith(": nothing to send to the PBX")]
-    if operations and not outcome.operations:
-        notes.append(f"room {event.room}: the PBX does not hold the desired state yet: sending it again")
-    elif not operations and not notes:
+    for room in rooms_touched(event):
+        holding = held.get(room) or PbxRoom(room=room)
+        if holding != pbx_target(states.get(room) or RoomState(room=room), refused.get(room)):
+            notes.append(f"room {room}: the PBX does not hold the desired state: sending what it lacks")
+        wanted = pbx_target(outcome.states[room], refused.get(room))
+        operations.extend(pbx_operations(holding, wanted))
+        expected[room] = wanted
+    if not operations and not notes:
         notes.append(f"room {event.room}: nothing to send to the PBX")
     return Plan(states=outcome.states, expected=expected, operations=tuple(operations), notes=tuple(notes))
 

@@ -4,9 +4,9 @@ Every event, from FIAS, a webhook, a CSV drop, a cloud PMS or the front desk, is
 ``EventValidator.check`` inside ``Ledger.record`` before it is applied, so the rules are
 the same for every source:
 
-- every room it names is one of the hotel's: in ``rooms.rooms`` or ``rooms.map`` (or the
-  map file) when the configuration lists rooms, and with an extension the PBX can use in
-  any case. A move to room 999 or "abc" is refused, and the guest keeps the old room's phone;
+- every room it names is one of the hotel's: in ``rooms.rooms``, ``rooms.map`` or the map
+  file when the configuration lists rooms (``rooms.rooms`` or ``rooms.map_file``), and with
+  an extension the PBX can use in any case. A move to room 999 or "abc" is refused, and the guest keeps the old room's phone;
 - a call forward does not point at the room's own extension;
 - a wake-up lies ahead, by at most ``validation.wakeup_horizon_days``;
 - guest names are cleaned (no control or invisible characters, single spaces);
@@ -66,7 +66,9 @@ class EventValidator:
                  hotel_rooms: Collection[str] = ()):
         self.mapping = mapping
         self.settings = settings or ValidationSettings()
-        self.hotel_rooms = frozenset(hotel_rooms)
+        # A room list makes the rooms the mapping names by hand the hotel's too; without one,
+        # the overrides are exceptions to the template, not a list of every room.
+        self.hotel_rooms = frozenset([*hotel_rooms, *mapping.overridden_rooms()]) if hotel_rooms else frozenset()
         self._languages = {**PMS_LANGUAGE_CODES, **self.settings.language_map}
         self._prompts = frozenset(self.settings.prompt_languages)
         self._names = NamePolicy()
@@ -74,7 +76,8 @@ class EventValidator:
     @classmethod
     def from_settings(cls, settings: Settings, mapping: RoomMapping) -> EventValidator:
         rooms = settings.rooms
-        listed = [*rooms.listed_rooms, *mapping.overridden_rooms()]
+        # A map file is the hotel's list of rooms; rooms.map alone only corrects the template.
+        listed = [*rooms.listed_rooms, *(mapping.overridden_rooms() if rooms.map_file is not None else ())]
         return cls(mapping, settings.validation, listed)
 
     # -- rooms -------------------------------------------------------------------------

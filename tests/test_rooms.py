@@ -28,10 +28,13 @@ from pmsbridge.events import (
 from pmsbridge.rooms import (
     Outcome,
     PbxOperation,
+    PbxRoom,
     RoomPolicy,
     RoomState,
     Wakeup,
     apply,
+    pbx_target,
+    plan,
     reconcile_in_house,
     rooms_touched,
     transition_operations,
@@ -838,3 +841,26 @@ def test_reconcile_events_bring_the_rooms_to_the_in_house_list():
                  for room, state in hotel.states.items() if state.occupied}
     assert occupants == {"101": [("R2", "Ray")], "205": [("R5", "Doe"), ("R6", "Six")], "400": [("R9", "Doe")]}
     assert reconcile(hotel, in_house) == []
+
+
+# --- plan: operations from what the PBX is expected to hold -----------------------------------
+
+
+def test_plan_sends_a_whole_check_in_to_a_room_the_pbx_holds_vacant():
+    wanted = apply({}, CheckIn(source="pms", room="101", guest=Guest(reservation="A", last_name="Doe")),
+                   FIRST, NOW).states["101"]
+    # The check-in died: the PBX holds the room vacant. A DND for it now sends the room whole.
+    outcome = plan({"101": wanted}, {"101": PbxRoom(room="101")}, DndSet(source="pms", room="101", on=True),
+                   FIRST, NOW)
+    assert [op.operation for op in outcome.operations] == ["checkin", "dnd"]
+    assert outcome.expected["101"] == pbx_target(outcome.states["101"])
+    assert outcome.notes == ("room 101: the PBX does not hold the desired state: sending what it lacks",)
+
+
+def test_plan_leaves_out_a_refused_field_while_its_value_is_the_refused_one():
+    guest = Guest(reservation="A", last_name="Doe", vip="V1")
+    outcome = plan({}, {}, CheckIn(source="pms", room="101", guest=guest), FIRST, NOW, {"101": {"vipcode": "V1"}})
+    assert "vipcode" not in outcome.operations[0].fields
+    changed = plan(outcome.states, outcome.expected, GuestChange(source="pms", room="101", guest=Guest(vip="2")),
+                   FIRST, NOW, {"101": {"vipcode": "V1"}})
+    assert [(op.operation, op.fields["vipcode"]) for op in changed.operations] == [("update", "2")]

@@ -21,7 +21,18 @@ from pmsbridge.events import (
     WakeupClear,
     WakeupSet,
 )
-from pmsbridge.rooms import PbxOperation, RoomPolicy, RoomState, apply, reconcile_in_house, rooms_touched
+from pmsbridge.rooms import (
+    PbxOperation,
+    PbxRoom,
+    RoomPolicy,
+    RoomState,
+    Wakeup,
+    apply,
+    pbx_after,
+    pbx_operations,
+    reconcile_in_house,
+    rooms_touched,
+)
 
 ROOMS = ("101", "102", "103")
 START = datetime(2026, 3, 1, 12, 0)
@@ -200,3 +211,28 @@ def test_reconcile_brings_the_rooms_to_the_in_house_list(sequence, in_house, pol
         pbx.assert_matches(state)
         assert {g.reservation for g in state.reservations} == {g.reservation for g in in_house.get(room, [])}
     assert reconcile_in_house(states, in_house, "csv", stamp) == []
+
+
+# --- what the PBX holds: operations worked out from it bring it to any target --------------
+
+pbx_guest_fields = st.dictionaries(st.sampled_from(("account", "lastname", "vipcode", "language", "cos")),
+                                   st.sampled_from(("1", "Doe", "en")), max_size=4)
+pbx_rooms = st.builds(
+    lambda checked_in, guest, wakeups, dnd, forward: PbxRoom(
+        room="101", checked_in=checked_in, guest=guest if checked_in else {},
+        wakeups=tuple(Wakeup(at=at, daily=daily) for at, daily in wakeups) if checked_in else (),
+        dnd=dnd and checked_in, call_forward=forward if checked_in else None),
+    st.booleans(), pbx_guest_fields, st.lists(st.tuples(moments, st.booleans()), max_size=3), st.booleans(),
+    optional(st.sampled_from(("555", "0049301234"))))
+
+
+@PROPERTIES
+@given(held=pbx_rooms, wanted=pbx_rooms)
+def test_operations_from_what_the_pbx_holds_reach_the_target_and_spare_vacant_extensions(held, wanted):
+    state = held
+    for operation in pbx_operations(held, wanted):
+        # The PBX refuses everything but a check-in (and a harmless checkout) for a vacant extension.
+        assert state.checked_in or operation.operation == "checkin", (held, wanted)
+        state = pbx_after(state, operation)
+    assert state == wanted
+    assert pbx_operations(wanted, wanted) == ()

@@ -139,7 +139,7 @@ class WakeupAnswers:
             if row is None or row.state == DeliveryState.DELIVERED:
                 # Only delivered rows are ever pruned from the ledger.
                 self._settle(delivery_id, True)
-            elif row.state == DeliveryState.DEAD:
+            elif row.state in (DeliveryState.DEAD, DeliveryState.SKIPPED, DeliveryState.DISMISSED):
                 self._settle(delivery_id, False)
 
     def _settle(self, delivery_id: int, delivered: bool) -> bool:

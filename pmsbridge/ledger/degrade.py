@@ -2,9 +2,14 @@
 
 A guest with a working line and the right name beats a perfect record that never arrives.
 When the PBX permanently refuses a ``checkin``, ``update`` or ``mov``, the dispatcher tries
-once more without the optional fields the PBX may refuse (``OPTIONAL_GUEST_FIELDS``): the
-one the error names first, when it names one, else all of them. Only the room, the
-extension, the name and the stay dates are worth failing for.
+once more without the optional fields the PBX may refuse (``OPTIONAL_GUEST_FIELDS``). Only
+the room, the extension, the name and the stay dates are worth failing for.
+
+The one retry leaves out every optional field, so that it succeeds even when the PBX would
+refuse more than one of them; the room remembers as refused only the field the error named
+first (or all of them when it named none). The fields left out but not refused are sent
+again at once in an ``update`` (``Ledger`` queues it): each round either succeeds or learns
+one more refused field, so a room converges in a few requests.
 """
 
 from __future__ import annotations
@@ -48,12 +53,13 @@ def reduce(operation: str, fields: Mapping[str, str | int], error: str) -> Reduc
     """The degraded form of a refused operation, or None when there is nothing to leave out."""
     if operation not in DEGRADABLE_OPERATIONS:
         return None
-    named = named_field(error)
-    dropped = [named] if named in fields else [name for name in OPTIONAL_GUEST_FIELDS if name in fields]
+    dropped = [name for name in OPTIONAL_GUEST_FIELDS if name in fields]
     if not dropped:
         return None
+    named = named_field(error)
+    refused = [named] if named in dropped else dropped
     return Reduction({name: value for name, value in fields.items() if name not in dropped},
-                     {name: fields[name] for name in dropped})
+                     {name: fields[name] for name in refused})
 
 
 def degraded_sentence(operation: str, refused: Mapping[str, str | int]) -> str:

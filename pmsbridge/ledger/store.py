@@ -645,10 +645,17 @@ class Ledger:
                                 "with its next event, a replay or a repair")
             expected = confirmed
         elif any(result.refused for result in delivered):
+            # The degraded operation left out more than the PBX refused: what the room still
+            # lacks (the fields not refused) follows the open deliveries at once.
             expected = confirmed
             for _, operation, fields in tx.rows(sql.open_of_room, room_name=room):
                 expected = pbx_after(expected, PbxOperation(operation=operation, room=room,
                                                             fields=json.loads(fields)))
+            target = pbx_target(books.state, refused)
+            for operation in pbx_operations(expected, target):
+                tx.insert(sql.insert_delivery, for_event=None, now=self.clock(), new_operation=operation.operation,
+                          new_room=room, new_target_room=None, new_fields=json.dumps(operation.fields, sort_keys=True))
+            expected = target
         tx.execute(sql.store_room_pbx, room_name=room, new_confirmed=confirmed.model_dump_json(),
                    new_expected=expected.model_dump_json(), new_refused=json.dumps(refused) if refused else None,
                    new_degraded=degraded)

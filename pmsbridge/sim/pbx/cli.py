@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests per second per client before answering -45 (default: no limit)")
     parser.add_argument("--timezone", default=None,
                         help="the PBX's local time for its call records, e.g. Europe/Berlin (default: the system's)")
+    parser.add_argument("--vip-codes", default=None, metavar="CODES",
+                        help='the only VIP codes taken, e.g. "0,1" as on some units (default: any digits)')
     parser.add_argument("--random-calls", type=float, default=None, metavar="SECONDS",
                         help="make a random call (and ring due wake-ups) every SECONDS (default: no traffic)")
     parser.add_argument("--state-dir", type=Path, default=None,
@@ -53,6 +55,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             state_dir=args.state_dir,
             timezone=args.timezone,
+            vip_codes=tuple(code.strip() for code in args.vip_codes.split(",")) if args.vip_codes else None,
         )
         if args.random_calls is not None and args.random_calls <= 0:
             raise ValueError("--random-calls must be a positive number of seconds")

@@ -67,7 +67,8 @@ class PbxEmulator:
 
     def __init__(self, options: EmulatorOptions | None = None):
         self.options = options or EmulatorOptions()
-        self.state = PbxState(self.options.room_extensions())
+        self.state = PbxState(self.options.room_extensions(), vip_codes=self.options.vip_codes,
+                              prompt_languages=self.options.prompt_languages)
         self._faults = Faults()
         self._faults_lock = threading.Lock()
         self._auth = Authenticator(self.options)

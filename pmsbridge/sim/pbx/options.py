@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pmsbridge.languages import PROMPT_LANGUAGES
+
 
 @dataclass(frozen=True, kw_only=True)
 class EmulatorOptions:
@@ -23,7 +25,10 @@ class EmulatorOptions:
     ``response`` that carries an error text: the guide says ``error``, some units say
     ``error_msg``. ``state_dir`` keeps the generated certificate (a temporary directory,
     removed on stop, when ``None``). ``timezone`` is the PBX's local time for its call records
-    (an IANA name; ``None``: the system's).
+    (an IANA name; ``None``: the system's). ``vip_codes`` are the VIP category codes the unit
+    takes (``None``: any 1-16 digits, as the guide; real units have been seen to take only
+    ``0`` and ``1``); ``prompt_languages`` the languages it has voice prompts for (``default``
+    is always taken).
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +49,8 @@ class EmulatorOptions:
     state_dir: Path | None = None
     error_key: str = "error"
     timezone: str | None = None
+    vip_codes: tuple[str, ...] | None = None
+    prompt_languages: tuple[str, ...] = PROMPT_LANGUAGES
 
     def __post_init__(self) -> None:
         if self.rooms < 0:

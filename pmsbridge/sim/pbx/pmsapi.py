@@ -10,7 +10,9 @@ Choices where the guide is silent, made strict so that a client's mistakes show:
   it. Unknown elements in an operation are refused, so are a check-in of an occupied room
   and a move onto an occupied room. Cancelling a wake-up that does not exist succeeds.
 - ``datein``/``dateout`` are ``YYYY/MM/DD hh:mm``; in JSON format ``YYYYMMDD`` is accepted
-  too. ``cos`` must be 1-4 and sets the extension's outbound permission.
+  too. ``cos`` must be 1-4 and sets the extension's outbound permission. ``vipcode`` must be
+  digits (and one of the unit's VIP categories when they are configured), ``language`` one
+  of its prompt languages (any case) or ``default``.
 - The destination room of a move may be given as ``d_room`` (the guide's example) or
   ``r_room`` (its table).
 """
@@ -107,7 +109,7 @@ def stay_start(value: str) -> datetime:
     return datetime.strptime(value, "%Y%m%d" if len(value) == 8 else "%Y/%m/%d %H:%M")
 
 
-def check_guest_fields(request: PmsRequest) -> None:
+def check_guest_fields(state: PbxState, request: PmsRequest) -> None:
     check_stay(request, "datein")
     check_stay(request, "dateout")
     datein, dateout = optional(request, "datein"), optional(request, "dateout")
@@ -120,13 +122,19 @@ def check_guest_fields(request: PmsRequest) -> None:
         value = optional(request, name)
         if value is not None and not re.fullmatch(shape, value):
             raise ApiError(INVALID_PARAMETERS, f"{name} must be a number")
+    vip = optional(request, "vipcode")
+    if vip is not None and state.vip_codes is not None and vip not in state.vip_codes:
+        raise ApiError(INVALID_PARAMETERS, f"vipcode {vip} is not a VIP category ({', '.join(state.vip_codes)})")
+    language = optional(request, "language")
+    if language is not None and language.lower() not in state.prompt_languages:
+        raise ApiError(INVALID_PARAMETERS, f"language {language!r} has no voice prompts on this PBX")
 
 
 def checkin(state: PbxState, request: PmsRequest) -> None:
     address, room_label = required(request, "address"), required(request, "room")
     required(request, "datein")
     required(request, "dateout")
-    check_guest_fields(request)
+    check_guest_fields(state, request)
     room = state.room_of(extension_at(state, address))
     if room.occupied:
         raise ApiError(INVALID_PARAMETERS, "room is already checked in")
@@ -135,7 +143,7 @@ def checkin(state: PbxState, request: PmsRequest) -> None:
 
 
 def update(state: PbxState, request: PmsRequest) -> None:
-    check_guest_fields(request)
+    check_guest_fields(state, request)
     room = occupied_room(state, request)
     for name in GUEST_FIELDS:
         if name in request.fields and (request.fields[name] or name in ("firstname", "lastname")):

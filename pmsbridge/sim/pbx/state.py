@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pmsbridge.languages import PROMPT_LANGUAGES
 from pmsbridge.sim.pbx.errors import INVALID_PARAMETERS, NO_SUCH_ITEM, ApiError
 
 # Outbound permissions, weakest first; pmsapi's class of service 1..4 picks one of them.
@@ -243,8 +244,11 @@ class Room:
 class PbxState:
     """All the emulated PBX knows, behind one lock. See the module docstring."""
 
-    def __init__(self, room_extensions: dict[str, str]):
+    def __init__(self, room_extensions: dict[str, str], *, vip_codes: tuple[str, ...] | None = None,
+                 prompt_languages: tuple[str, ...] = PROMPT_LANGUAGES):
         self.lock = threading.RLock()
+        self.vip_codes = vip_codes
+        self.prompt_languages = frozenset(language.lower() for language in prompt_languages) | {"default"}
         self.rooms: dict[str, Room] = {}
         self.extensions: dict[str, Extension] = {}
         self._room_by_extension: dict[str, str] = {}
