@@ -38,6 +38,8 @@ from pmsbridge.adapters.csvdrop.rows import RowReader, RowRejected
 from pmsbridge.adapters.csvdrop.snapshot import HELD_SNAPSHOT_KEY, held_reason, plan_snapshot, read_snapshot
 from pmsbridge.adapters.fias.swap import held_from_json, held_to_json
 from pmsbridge.events import Event
+from pmsbridge.ledger.models import EventStatus
+from pmsbridge.ledger.store import RecordResult
 
 log = logging.getLogger(__name__)
 
@@ -171,17 +173,21 @@ class CsvDropAdapter(Adapter):
                  outcome.duplicates, outcome.rejected, ", held" if outcome.held else "")
         return outcome
 
-    def _record(self, event: Event, raw: str, outcome: FileOutcome) -> None:
+    def _record(self, event: Event, raw: str, outcome: FileOutcome) -> RecordResult:
         if self._stopping.is_set():
             raise _Interrupted
         result = self.ledger.record(event, raw)
         if result.duplicate:
             outcome.duplicates += 1
             self.status.count("duplicate")
+        elif result.status == EventStatus.REJECTED:  # refused at the door, kept with its reason
+            outcome.rejected += 1
+            self.status.count("rejected")
         else:
             outcome.recorded += 1
             self.status.count("recorded")
             self.status.last_record_at = datetime.now(UTC)
+        return result
 
     def _reject_row(self, name: str, line: int, raw: str, reason: str) -> None:
         self.status.count("rejected")
@@ -200,7 +206,9 @@ class CsvDropAdapter(Adapter):
                 self._reject_row(outcome.name, row.line, row.raw, str(err))
                 rejected.append(RejectedRow(row.line, str(err), row.fields))
                 continue
-            self._record(event, row.raw, outcome)
+            result = self._record(event, row.raw, outcome)
+            if result.status == EventStatus.REJECTED and not result.duplicate:
+                rejected.append(RejectedRow(row.line, result.notes[0], row.fields))
         return rejected, drop.header
 
     def _snapshot(self, name: str, data: bytes, outcome: FileOutcome) -> tuple[list[RejectedRow], tuple[str, ...]]:

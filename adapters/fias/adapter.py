@@ -49,6 +49,7 @@ from pmsbridge.adapters.fias.protocol import AnswerStatus, Record, database_resy
 from pmsbridge.adapters.fias.records import RecordRejected, TranslationContext, translate
 from pmsbridge.adapters.fias.swap import HELD_SWAP_KEY, SwapCollector, held_from_json, held_to_json, plan_swap
 from pmsbridge.events import Event, ResyncEnd, ResyncStart, parse_event
+from pmsbridge.ledger.models import EventStatus
 from pmsbridge.ledger.store import RecordResult
 from pmsbridge.rooms import Wakeup
 
@@ -310,7 +311,7 @@ class FiasAdapter(Adapter):
                           pending.event.kind, pending.event.room, err)
                 self._stopping.wait(LEDGER_RETRY_INTERVAL)
                 continue
-            self.status.count("events")
+            self.status.count("rejected" if result.status == EventStatus.REJECTED else "events")
             return result
 
     def _reject(self, raw: str, problem: str, *, room: str | None = None) -> None:

@@ -39,6 +39,7 @@ from pmsbridge.adapters.base import AdapterStatus
 from pmsbridge.adapters.webhook.config import IpNetwork, SourceSettings
 from pmsbridge.adapters.webhook.mapping import Ignored, NeedsFetch, PayloadMapper, PayloadNotMapped
 from pmsbridge.adapters.webhook.signature import RequestRefused, token_matches, verify_signature
+from pmsbridge.ledger.models import EventStatus
 from pmsbridge.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,10 @@ class WebhookReceiver:
             return Reply(202, {"status": "duplicate" if result.duplicate else "needs_fetch",
                                "event_id": result.event_id})
         result = self.ledger.record(mapped.event, raw)
+        if result.status == EventStatus.REJECTED and not result.duplicate:
+            # Refused at the door (a room the hotel does not have...): kept with the sentence.
+            self._count("rejected")
+            return self._bad_body_reply(result.event_id, result.notes[0])
         self._count("duplicate" if result.duplicate else "recorded", recorded=not result.duplicate)
         return Reply(200, {"status": "duplicate" if result.duplicate else str(result.status),
                            "event_id": result.event_id, "deliveries": len(result.deliveries)})

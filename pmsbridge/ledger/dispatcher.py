@@ -467,7 +467,7 @@ class Dispatcher:
                     refusal)
         self._report(DeliveryResult(delivery.id, DeliveryState.DELIVERED, request=document,
                                     error=f"{sentence} ({refusal})", applied=reduced.pbx_operation,
-                                    refused=reduction.refused, degraded=sentence),
+                                    refused=reduction.refused),
                      DeliveryOutcome(delivery, delivered=True))
 
     def _report(self, result: DeliveryResult, outcome: DeliveryOutcome | None) -> None:

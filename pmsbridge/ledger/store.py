@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from pmsbridge.events import Event, parse_event
+from pmsbridge.ledger import degrade
 from pmsbridge.ledger.database import reader
 from pmsbridge.ledger.models import (
     OPEN_STATES,
@@ -175,8 +176,8 @@ class DeliveryResult:
     ``status`` the PBX's status code of a failed attempt; ``request`` the document sent;
     ``uncertain`` (RETRYING only) that the PBX may have carried it out already.
     For a delivered one, ``applied`` is the operation as the PBX carried it out (the
-    delivery's own, or its degraded form), ``refused`` the optional fields the PBX refused
-    and that were left out, and ``degraded`` the sentence that flags the room for it.
+    delivery's own, or its degraded form) and ``refused`` the optional fields the PBX
+    refused, which were left out.
     """
 
     delivery_id: int
@@ -188,7 +189,6 @@ class DeliveryResult:
     uncertain: bool = False
     applied: PbxOperation | None = None
     refused: dict[str, str | int] | None = None
-    degraded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -637,7 +637,7 @@ class Ledger:
                 refused, degraded = {}, None
             if result.refused:
                 refused.update(result.refused)
-                degraded = result.degraded
+                degraded = degrade.degraded_sentence("checkin", refused)
         if death is not None:
             tx.execute(sql.flag_room, room_name=room, new_attention=death)
             tx.execute(sql.skip_open_of_room, room_name=room,

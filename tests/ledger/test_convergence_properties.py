@@ -115,9 +115,8 @@ def deliver(ledger, pbx: SimulatedPbx, limit: int | None = None) -> None:
                     pass
                 else:
                     applied = delivery.pbx_operation.model_copy(update={"fields": reduction.fields})
-                    ledger.settle(WORKER, [DeliveryResult(
-                        delivery.id, DeliveryState.DELIVERED, applied=applied, refused=reduction.refused,
-                        degraded=degrade.degraded_sentence(delivery.operation, reduction.refused))])
+                    ledger.settle(WORKER, [DeliveryResult(delivery.id, DeliveryState.DELIVERED, applied=applied,
+                                                          refused=reduction.refused)])
                     continue
             ledger.settle(WORKER, [DeliveryResult(delivery.id, DeliveryState.DEAD, error=str(err), status=-1)])
         else:

@@ -17,6 +17,7 @@ from pmsbridge.adapters.fias.swap import held_from_json
 from pmsbridge.events import CheckOut
 from pmsbridge.ledger.database import create_ledger_engine
 from pmsbridge.ledger.models import AuditEntry, EventStatus
+from pmsbridge.validation import EventValidator
 from tests.adapters.csvdrop.conftest import settings_for
 from tests.ledger.conftest import make_ledger
 
@@ -340,3 +341,24 @@ def test_a_missing_drop_folder_fails_the_start(tmp_path, ledger):
         assert str(err) == f"the drop folder {tmp_path / 'nowhere'} does not exist"
     else:
         raise AssertionError("start() must fail without its folder")
+
+
+def test_a_move_to_a_room_the_hotel_does_not_have_is_a_rejected_row_and_the_guest_keeps_the_phone(
+        adapter, drop, ledger):
+    ledger.validator = EventValidator(ledger.mapping, hotel_rooms=["101", "102"])
+    write(drop, "moves.csv", "\n".join([
+        "action,room,reservation,last_name,from_room",
+        "checkin,101,R1,Doe,",
+        "move,999,R1,,101",
+        "move,abc,R1,,101",
+    ]) + "\n")
+    [outcome] = adapter.poll_once()
+    assert (outcome.recorded, outcome.rejected) == (1, 2)
+    refused = {row.raw: row.problem for row in ledger.events(status=EventStatus.REJECTED)}
+    assert set(refused) == {"move,999,R1,,101", "move,abc,R1,,101"}
+    assert all("is not one of the hotel's rooms" in problem for problem in refused.values())
+    assert ledger.room_states()["101"].occupied and [d.operation for d in ledger.deliveries()] == ["checkin"]
+    [rejected_file] = [name for name in files(adapter.folder.archive_folder) if name.endswith(".rejected.csv")]
+    with (adapter.folder.archive_folder / rejected_file).open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert [row[:2] for row in rows[1:]] == [["3", refused["move,999,R1,,101"]], ["4", refused["move,abc,R1,,101"]]]

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from pmsbridge.adapters.webhook.receiver import InboundRequest, client_address
 from pmsbridge.ledger.models import AuditEntry, EventStatus
+from pmsbridge.validation import EventValidator
 from tests.adapters.webhook.conftest import (
     APALEO_SOURCE,
     FULL_SOURCE,
@@ -255,3 +256,17 @@ def test_the_status_counts_what_happened(app_for):
     assert adapter.status.counters == {"received": 4, "recorded": 1, "duplicate": 1, "ignored": 1, "refused": 1}
     assert adapter.status.state == "up" and adapter.status.detail == "receiving at /webhook/pms"
     assert adapter.status.last_record_at is not None
+
+
+def test_a_move_to_a_room_the_hotel_does_not_have_is_refused_and_the_guest_keeps_the_phone(client, ledger):
+    ledger.validator = EventValidator(ledger.mapping, hotel_rooms=["101", "102"])
+    post_signed(client, check_in_body("101"))
+    for room in ("999", "abc"):
+        reply = post_signed(client, {"id": f"evt-{room}", "event": "reservation.room_changed",
+                                     "reservation": {"id": "R-101", "room": room, "previous_room": "101"}})
+        assert reply.status_code == 400
+        assert f"room {room} is not one of the hotel's rooms" in reply.json["error"]
+        row = ledger.event(reply.json["event_id"])
+        assert row.status == EventStatus.REJECTED and '"previous_room": "101"' in row.raw
+    assert ledger.room_states()["101"].occupied and set(ledger.room_states()) == {"101"}
+    assert [d.operation for d in ledger.deliveries()] == ["checkin"]
