@@ -7,7 +7,7 @@ figures and ratios measured side by side in one run, and assert nothing.
 import runpy
 import sys
 
-BENCHMARKS = ("bench.dispatch", "bench.fias_swap", "bench.reconcile", "bench.board")
+BENCHMARKS = ("bench.dispatch", "bench.fias_swap", "bench.reconcile", "bench.board", "bench.outage")
 
 
 def main() -> None:
