@@ -185,10 +185,13 @@ def raw_record(action: str, room: str, form: Mapping[str, str]) -> str:
 
 def describe_result(action: str, result: RecordResult, problem: str | None = None) -> tuple[str, str]:
     """A (category, sentence) flash message for what the ledger did with an action;
-    ``problem`` is the recorded event's problem when it needs attention."""
+    ``problem`` is the recorded event's problem when it needs attention. A refused action
+    (``EventStatus.REJECTED``) is named with the validator's sentence."""
     label = LABELS.get(action, action).capitalize()
     if result.duplicate:
         return "warn", f"{label} was already recorded (event {result.event_id}); it was not repeated."
+    if result.status == EventStatus.REJECTED:
+        return "error", f"{label} refused: {'; '.join(result.notes)}"
     if result.status == EventStatus.NEEDS_ATTENTION:
         return "error", f"{label} recorded (event {result.event_id}) but needs attention: {problem}"
     if result.deliveries:

@@ -90,13 +90,16 @@ def act(room: str, action: str) -> Response:
     except FormError as err:
         flash(f"{LABELS.get(action, action).capitalize()} not recorded: {err}", "error")
         return redirect(url_for("room.show", room=room))
-    result = ledger.record(event, raw_record(action, room, request.form), actor=user.name)
+    # Strict: the front desk can correct what a PMS's event would have had left out.
+    result = ledger.record(event, raw_record(action, room, request.form), actor=user.name, strict=True)
     problem = ledger.event(result.event_id).problem if result.status == EventStatus.NEEDS_ATTENTION else None
     category, message = describe_result(action, result, problem)
     if not result.duplicate:
         ledger.audit(user.name, f"frontdesk {LABELS.get(action, action)}", room=room, detail=message)
     flash(message, category)
-    return redirect(url_for("room.show", room=event.room))
+    # A refused move leaves the guest where they were: back to that room's page.
+    shown = room if result.status == EventStatus.REJECTED else event.room
+    return redirect(url_for("room.show", room=shown))
 
 
 @blueprint.post("/<room>/pbx-user")
