@@ -26,6 +26,7 @@ from pmsbridge.events import (
     DndSet,
     Event,
     Guest,
+    GuestChange,
     RoomMove,
     WakeupClear,
     WakeupSet,
@@ -91,6 +92,14 @@ def _check_in(room: str, form: Mapping[str, str], now: datetime, common: dict[st
     return CheckIn(guest=guest, shared=_checked(form, "shared"), **common)
 
 
+def _guest_change(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    # A blank field is "unchanged", as in every guest change (a PMS's too).
+    changes = {name: _text(form, name) for name in GUEST_FIELDS}
+    if not any(changes.values()):
+        raise FormError("give a name, a language or a VIP code to change")
+    return GuestChange(guest=Guest(reservation=_text(form, "reservation"), **changes), **common)
+
+
 def _check_out(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
     return CheckOut(reservation=_text(form, "reservation"), **common)
 
@@ -132,9 +141,13 @@ def _call_forward_clear(room: str, form: Mapping[str, str], now: datetime, commo
     return CallForwardClear(**common)
 
 
+# The guest details the front desk may correct (``_guest_change``).
+GUEST_FIELDS = ("first_name", "last_name", "language", "vip")
+
 BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]], Event]] = {
     "checkin": _check_in,
     "checkout": _check_out,
+    "guest": _guest_change,
     "move": _move,
     "wakeup": _wakeup_set,
     "wakeup-cancel": _wakeup_clear,
@@ -147,6 +160,7 @@ BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]],
 LABELS = {
     "checkin": "check-in",
     "checkout": "checkout",
+    "guest": "guest details",
     "move": "room move",
     "wakeup": "wake-up",
     "wakeup-cancel": "wake-up cancel",

@@ -21,9 +21,10 @@ from sqlmodel import Session
 
 from pmsbridge.extension_status import ExtensionStatus
 from pmsbridge.ledger.models import OPEN_STATES, Delivery, DeliveryState, RoomStateRow
-from pmsbridge.ledger.store import Ledger
+from pmsbridge.ledger.store import Ledger, RoomBooks
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.rooms import RoomState, Wakeup
+from pmsbridge.web.differences import pbx_differences
 
 _NUMBER_PARTS = re.compile(r"(\d+)")
 
@@ -76,6 +77,8 @@ class RoomLine:
     attention: str | None
     next_wakeup: datetime | None
     drift: Sequence[Any] = field(default_factory=tuple)
+    degraded: str | None = None  # what the room lacks because the PBX refused it ("checked in without VIP...")
+    differences: tuple[str, ...] = ()  # how the PBX will fall short of the desired state, in words
 
     @cached_property
     def floor(self) -> str:
@@ -101,6 +104,7 @@ class RoomLine:
         found = []
         if self.attention:
             found.append(self.attention)
+        found.extend(self.differences)
         if self.drift:
             found.append(f"PBX differs: {', '.join(sorted({str(drift.kind) for drift in self.drift}))}")
         if self.line is not None and self.line.out_of_service:
@@ -122,6 +126,8 @@ class RoomLine:
             classes.append("problem")
         elif self.queue.pending:
             classes.append("pending")
+        elif self.degraded:
+            classes.append("degraded")
         return " ".join(classes)
 
 
@@ -163,7 +169,8 @@ def room_rows(ledger: Ledger, rooms: Iterable[str] | None = None) -> dict[str, R
 def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
               statuses: Mapping[str, ExtensionStatus], queue: Mapping[str, QueueCounts],
               drift: Mapping[str, Sequence[Any]], now: datetime) -> RoomLine:
-    state = RoomState.model_validate_json(row.state) if row is not None else RoomState(room=room)
+    books = RoomBooks.from_row(row.state, row.confirmed, row.expected, row.refused) if row is not None else None
+    state = books.state if books is not None else RoomState(room=room)
     extension = mapping.extension(room)
     return RoomLine(
         room=room,
@@ -174,6 +181,9 @@ def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
         attention=row.attention if row is not None else None,
         next_wakeup=next_wakeup(state.wakeups, now),
         drift=tuple(drift.get(room, ())),
+        degraded=row.degraded if row is not None else None,
+        differences=tuple(pbx_differences(books.expected, books.target)) if books is not None and books.differs
+        else (),
     )
 
 

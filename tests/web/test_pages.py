@@ -24,6 +24,7 @@ from tests.web.conftest import (
     follow,
     login,
     post,
+    record_unchecked,
     start_service,
 )
 
@@ -90,6 +91,23 @@ def test_pending_and_dead_deliveries_colour_the_room(frontdesk, service, emulato
     row = board_row(page, "104")
     assert 'class="occupied problem"' in row and "1 dead" in row and 'data-problem="1"' in row
     assert "1</b> need attention" in page
+
+
+def test_a_degraded_room_is_flagged_on_the_board_and_its_page(frontdesk, service):
+    record_unchecked(service, CheckIn(source="fias", room="107", guest=Guest(last_name="Gold", vip="V1")))
+    wait_for(lambda: settled(service) and service.ledger.room_rows()[0].degraded)
+    assert 'data-problem="0"' in board_row(frontdesk.get("/").get_data(as_text=True), "107")  # a flag, not red
+    row = board_row(frontdesk.get("/").get_data(as_text=True), "107")
+    assert 'class="occupied degraded"' in row and "checked in without VIP: the PBX refused &#39;V1&#39;" in row
+    page = frontdesk.get("/rooms/107").get_data(as_text=True)
+    assert '<p class="flash warn">checked in without VIP: the PBX refused &#39;V1&#39;</p>' in page
+
+
+def test_what_the_pbx_lacks_is_said_on_the_board_and_the_room_page(frontdesk, service, emulator):
+    make_dead_delivery(service, emulator, "104")
+    sentence = "wanted DND on, the phone system has it off"
+    assert sentence in board_row(frontdesk.get("/").get_data(as_text=True), "104")
+    assert sentence in frontdesk.get("/rooms/104").get_data(as_text=True)
 
 
 def test_page_views_never_ask_the_pbx(settings, idle_service, emulator):
