@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from pmsbridge.adapters.base import LinkState
-from pmsbridge.health import check_health
+from pmsbridge.health import check_health, hotel_wakeups_at_risk
 from pmsbridge.ledger.models import Delivery, DeliveryState, InboundEvent
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class ServiceCollector:
         now = datetime.now(UTC)
         yield from self._health(now)
         yield from self._ledger()
+        yield from self._rooms(now)
         yield from self._dispatcher(now)
         yield from self._pbx()
         yield from self._adapters()
@@ -135,6 +136,15 @@ class ServiceCollector:
         yield GaugeMetricFamily("pmsbridge_queue_oldest_pending_age_seconds",
                                 "Age of the oldest open delivery (0 when the queue is empty).",
                                 value=stats.oldest_pending_age or 0.0)
+
+    def _rooms(self, now: datetime) -> Iterator[Metric]:
+        try:
+            at_risk = hotel_wakeups_at_risk(self.service, now)
+        except SQLAlchemyError as err:
+            log.warning("metrics: cannot read the room books: %s", err)
+            return
+        yield GaugeMetricFamily("pmsbridge_wakeups_at_risk",
+                                "Wake-ups due within 30 minutes that the PBX has not confirmed.", value=len(at_risk))
 
     def _dispatcher(self, now: datetime) -> Iterator[Metric]:
         health = self.service.dispatcher.health

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -23,7 +23,8 @@ from pmsbridge.extension_status import ExtensionStatus
 from pmsbridge.ledger.models import OPEN_STATES, Delivery, DeliveryState, RoomStateRow
 from pmsbridge.ledger.store import Ledger, RoomBooks
 from pmsbridge.mapping import RoomMapping
-from pmsbridge.rooms import RoomState, Wakeup
+from pmsbridge.rooms import RoomState
+from pmsbridge.wakeup_risk import WakeupAtRisk, next_wakeup, room_wakeups_at_risk
 from pmsbridge.web.differences import pbx_differences
 
 _NUMBER_PARTS = re.compile(r"(\d+)")
@@ -42,20 +43,6 @@ def floor_of(room: str) -> str:
     if room.isdigit() and len(room) >= 3:
         return str(int(room[:-2]))
     return ""
-
-
-def next_wakeup(wakeups: Iterable[Wakeup], now: datetime) -> datetime | None:
-    """The next time a wake-up rings (hotel time); a daily one rings every day at its time of day."""
-    upcoming = []
-    for wakeup in wakeups:
-        at = wakeup.at
-        if wakeup.daily and at < now:
-            at = datetime.combine(now.date(), at.time())
-            if at < now:
-                at += timedelta(days=1)
-        if at >= now:
-            upcoming.append(at)
-    return min(upcoming, default=None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +66,7 @@ class RoomLine:
     drift: Sequence[Any] = field(default_factory=tuple)
     degraded: str | None = None  # what the room lacks because the PBX refused it ("checked in without VIP...")
     differences: tuple[str, ...] = ()  # how the PBX will fall short of the desired state, in words
+    wakeups_at_risk: tuple[WakeupAtRisk, ...] = ()  # due soon, not confirmed by the PBX
 
     @cached_property
     def floor(self) -> str:
@@ -105,6 +93,7 @@ class RoomLine:
         if self.attention:
             found.append(self.attention)
         found.extend(self.differences)
+        found.extend(f"wake-up at risk: {risk.rings_at:%H:%M} {risk.reason}" for risk in self.wakeups_at_risk)
         if self.drift:
             found.append(f"PBX differs: {', '.join(sorted({str(drift.kind) for drift in self.drift}))}")
         if self.line is not None and self.line.out_of_service:
@@ -122,6 +111,8 @@ class RoomLine:
     @cached_property
     def css(self) -> str:
         classes = ["occupied" if self.state.occupied else "vacant"]
+        if self.wakeups_at_risk:
+            classes.append("wakeup-risk")
         if self.needs_attention:
             classes.append("problem")
         elif self.queue.pending:
@@ -137,6 +128,7 @@ class BoardSummary:
     occupied: int
     problems: int
     pending: int
+    wakeups_at_risk: int
 
 
 def queue_counts(ledger: Ledger, room: str | None = None) -> dict[str, QueueCounts]:
@@ -184,6 +176,8 @@ def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
         degraded=row.degraded if row is not None else None,
         differences=tuple(pbx_differences(books.expected, books.target)) if books is not None and books.differs
         else (),
+        wakeups_at_risk=tuple(room_wakeups_at_risk(room, books.state, books.confirmed, now)) if books is not None
+        else (),
     )
 
 
@@ -204,4 +198,5 @@ def summarise(lines: Sequence[RoomLine]) -> BoardSummary:
         occupied=sum(1 for line in lines if line.state.occupied),
         problems=sum(1 for line in lines if line.needs_attention),
         pending=sum(1 for line in lines if line.queue.pending),
+        wakeups_at_risk=sum(1 for line in lines if line.wakeups_at_risk),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pmsbridge.adapters.fias.moves import PendingEvent
@@ -110,6 +110,26 @@ def test_what_the_pbx_lacks_is_said_on_the_board_and_the_room_page(frontdesk, se
     assert sentence in frontdesk.get("/rooms/104").get_data(as_text=True)
 
 
+def test_a_wake_up_at_risk_is_red_on_the_board_and_named_on_the_status_page(frontdesk, service, emulator):
+    make_dead_delivery(service, emulator, "104")
+    local = service.ledger.clock().astimezone(service.settings.bridge.zone).replace(tzinfo=None)
+    soon = (local + timedelta(minutes=20)).replace(second=0, microsecond=0)
+    service.ledger.record(WakeupSet(source="fias", room="104", at=soon), raw="")
+    check_in(service, "105", "Safe")
+    service.ledger.record(WakeupSet(source="fias", room="105", at=soon), raw="")
+    wait_for(lambda: settled(service))
+    page = frontdesk.get("/").get_data(as_text=True)
+    row = board_row(page, "104")
+    assert 'class="occupied wakeup-risk problem"' in row and "wake-up at risk" in row
+    assert f"wake-up at risk: {soon:%H:%M} not confirmed by the phone system" in row
+    assert "wake-up at risk" not in board_row(page, "105")
+    assert "<b>1</b> with a wake-up at risk" in page
+    status = frontdesk.get("/status").get_data(as_text=True)
+    assert "Wake-ups at risk" in status
+    assert f'Room 104</a> at {soon:%H:%M}: not confirmed by the phone system' in status
+    assert "Room 105" not in status
+
+
 def test_page_views_never_ask_the_pbx(settings, idle_service, emulator):
     client = create_app(settings, idle_service).test_client()
     login(client, ADMIN)
@@ -183,6 +203,7 @@ def test_the_status_page(frontdesk, service, emulator):
     for shown in (emulator.url, "FCM630A V1.5A", "1.0.20.13", "logged in", "20 extensions", "No PMS adapter",
                   "Reconciliation", "sending"):
         assert shown in page, shown
+    assert "Wake-ups at risk" not in page
 
 
 def test_the_status_page_shows_a_pbx_outage(frontdesk, service, emulator):
