@@ -9,14 +9,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pmsbridge.config import parse_settings
-from pmsbridge.events import WakeupClear
+from pmsbridge.events import CheckIn, Guest, WakeupClear
 from pmsbridge.health import PbxProbe, check_health
 from pmsbridge.pbx.errors import PbxError
 from pmsbridge.service import build
 from pmsbridge.web import create_app
-from tests.ledger.events import check_in, check_out, wakeup
+from tests.ledger.events import check_in, check_out, dnd, wakeup
 from tests.helpers import free_port, wait_for
 from tests.ops.conftest import settings_document
+from tests.web.conftest import record_unchecked
 
 GUESTS = ["Fairweather", "Oyelaran", "Quintanilla"]
 
@@ -163,6 +164,29 @@ def test_metrics_count_events_deliveries_and_pbx_latency(tmp_path, emulator, mak
     assert counts["pmsapi"] == 4 and counts["login"] >= 1
     assert sample(metrics["pmsbridge_health_check_ok"], check="database") == 1
     assert "pmsbridge_drift_open" in metrics  # the service has a reconciler
+
+
+def test_metrics_count_degraded_rooms_and_deliveries_skipped_and_dismissed(tmp_path, emulator, make_service):
+    service = make_service(settings_document(tmp_path, emulator))
+    # A VIP code from before the door checks: the PBX refuses it, the guest is checked in without it.
+    record_unchecked(service, CheckIn(source="test", room="101", guest=Guest(last_name="Gold", vip="V1")))
+    service.ledger.record(check_in("104", "Doe"), raw="")
+    wait_for(lambda: service.ledger.stats().depth == 0)
+    emulator.state.vacate_room("104")  # checked out on the PBX by hand: DND is refused, the wake-up skipped
+    later = datetime.now(service.settings.bridge.zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(
+        days=1)
+    service.ledger.record(dnd("104"), raw="")
+    service.ledger.record(wakeup("104", later), raw="")
+    [dead] = wait_for(lambda: service.ledger.stats().depth == 0 and service.ledger.deliveries(state="dead"))
+    service.ledger.dismiss([dead.id], note="the guest asked for no calls", actor="test")
+
+    metrics = families(client_of(service).get("/metrics").get_data(as_text=True))
+    assert sample(metrics["pmsbridge_rooms_degraded"]) == 1
+    assert sample(metrics["pmsbridge_dispatcher_degraded"]) == 1
+    deliveries = metrics["pmsbridge_ledger_deliveries"]
+    assert sample(deliveries, state="skipped") == 1
+    assert sample(deliveries, state="dismissed") == 1
+    assert sample(deliveries, state="dead") == 0
 
 
 def test_metrics_show_adapter_link_states(tmp_path, emulator, make_service):
