@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from pmsbridge.extension_status import ExtensionStatus
+from pmsbridge.ledger.dead_letters import phantom_problem
 from pmsbridge.ledger.models import OPEN_STATES, Delivery, DeliveryState, RoomStateRow
 from pmsbridge.ledger.store import Ledger, RoomBooks
 from pmsbridge.mapping import RoomMapping
@@ -67,6 +68,7 @@ class RoomLine:
     degraded: str | None = None  # what the room lacks because the PBX refused it ("checked in without VIP...")
     differences: tuple[str, ...] = ()  # how the PBX will fall short of the desired state, in words
     wakeups_at_risk: tuple[WakeupAtRisk, ...] = ()  # due soon, not confirmed by the PBX
+    phantom: bool = False  # a room the hotel does not have, known from input before the door checks
 
     @cached_property
     def floor(self) -> str:
@@ -90,6 +92,8 @@ class RoomLine:
     def problems(self) -> list[str]:
         """What is wrong with the room, in words (dead deliveries are counted apart, in ``queue``)."""
         found = []
+        if self.phantom:
+            found.append("not one of the hotel's rooms")
         if self.attention:
             found.append(self.attention)
         found.extend(self.differences)
@@ -160,7 +164,7 @@ def room_rows(ledger: Ledger, rooms: Iterable[str] | None = None) -> dict[str, R
 
 def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
               statuses: Mapping[str, ExtensionStatus], queue: Mapping[str, QueueCounts],
-              drift: Mapping[str, Sequence[Any]], now: datetime) -> RoomLine:
+              drift: Mapping[str, Sequence[Any]], now: datetime, phantom: bool = False) -> RoomLine:
     books = RoomBooks.from_row(row.state, row.confirmed, row.expected, row.refused) if row is not None else None
     state = books.state if books is not None else RoomState(room=room)
     extension = mapping.extension(room)
@@ -178,6 +182,7 @@ def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
         else (),
         wakeups_at_risk=tuple(room_wakeups_at_risk(room, books.state, books.confirmed, now)) if books is not None
         else (),
+        phantom=phantom,
     )
 
 
@@ -188,7 +193,8 @@ def board_lines(ledger: Ledger, mapping: RoomMapping, configured: Iterable[str],
     rows = room_rows(ledger)
     queue = queue_counts(ledger)
     rooms = sorted(set(configured) | rows.keys(), key=room_sort_key)
-    return [room_line(room, rows.get(room), mapping=mapping, statuses=statuses, queue=queue, drift=drift, now=now)
+    return [room_line(room, rows.get(room), mapping=mapping, statuses=statuses, queue=queue, drift=drift, now=now,
+                      phantom=room in rows and phantom_problem(ledger, room) is not None)
             for room in rooms]
 
 
