@@ -128,6 +128,24 @@ def cmd_ledger_replay(args: argparse.Namespace) -> int:
     return replay(settings_from(args), args)
 
 
+def cmd_ledger_dismiss(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import dismiss
+
+    return dismiss(settings_from(args), args)
+
+
+def cmd_ledger_resend(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import resend
+
+    return resend(settings_from(args), args)
+
+
+def cmd_ledger_remove_room(args: argparse.Namespace) -> int:
+    from pmsbridge.ledger.commands import remove_room
+
+    return remove_room(settings_from(args), args)
+
+
 def cmd_postings_list(args: argparse.Namespace) -> int:
     from pmsbridge.accounting.commands import list_postings
 
@@ -196,10 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
 
-    ledger = commands.add_parser("ledger", help="inspect and replay the ledger").add_subparsers(
+    ledger = commands.add_parser("ledger", help="inspect the ledger and end dead deliveries").add_subparsers(
         dest="ledger_command", required=True)
     listing = command("list", cmd_ledger_list, "list deliveries (newest first)", parent=ledger)
-    listing.add_argument("--state", choices=["pending", "in_flight", "retrying", "delivered", "dead"])
+    listing.add_argument("--state", choices=["pending", "in_flight", "retrying", "delivered", "dead", "skipped",
+                                             "dismissed"])
     listing.add_argument("--room")
     listing.add_argument("--events", action="store_true", help="list inbound events instead of deliveries")
     listing.add_argument("--limit", type=int, default=50)
@@ -211,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, action="append", dest="ids", help="a dead delivery's id (repeatable)")
     which.add_argument("--room")
     which.add_argument("--all-dead", action="store_true")
+    dismiss = command("dismiss", cmd_ledger_dismiss,
+                      "end dead deliveries with a note, then reconcile their rooms from the PBX (audited)",
+                      parent=ledger)
+    dismiss.add_argument("ids", type=int, nargs="+", metavar="ID", help="a dead delivery's id")
+    dismiss.add_argument("--note", required=True, help="why they are dismissed, for the audit log")
+    command("resend", cmd_ledger_resend, "queue what a room lacks on the PBX, from what the PBX confirmed (audited)",
+            parent=ledger).add_argument("--room", required=True)
+    command("remove-room", cmd_ledger_remove_room,
+            "remove a room the hotel does not have from the ledger, its dead deliveries dismissed (audited)",
+            parent=ledger).add_argument("room")
 
     postings = commands.add_parser("postings", help="charges posted to the PMS").add_subparsers(
         dest="postings_command", required=True)

@@ -1,13 +1,14 @@
 """Is the bridge healthy? The checks behind ``/healthz``, and the PBX probe that keeps them honest.
 
 Healthy means: the ledger database answers, the PBX answered a request within
-``bridge.health_pbx_max_age`` seconds, and every enabled PMS adapter's link is up. The PBX
+``bridge.health_pbx_max_age`` seconds, no wake-up due within the next 30 minutes lacks the
+PBX's confirmation (``pmsbridge.wakeup_risk``), and every enabled PMS adapter's link is up. The PBX
 check reads ``PbxClient.health`` only; a quiet hotel sends nothing for hours, so
 ``PbxProbe`` (a scheduler job) asks the PBX something cheap whenever no request succeeded
 for a third of that age: a reachable PBX never goes stale, an unreachable one does.
 
-Reports name components and states, never guests or secrets: monitoring reads them
-without logging in.
+Reports name components, states and room numbers, never guests or secrets: monitoring
+reads them without logging in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import AdapterStatus, LinkState
 from pmsbridge.pbx.errors import PbxError
+from pmsbridge.wakeup_risk import RISK_WINDOW, WakeupAtRisk, wakeups_at_risk
 
 if TYPE_CHECKING:
     from pmsbridge.pbx.client import PbxClient
@@ -100,6 +102,26 @@ def check_pbx(service: Service, now: datetime) -> Check:
     return Check("pbx", False, detail, facts)
 
 
+def hotel_wakeups_at_risk(service: Service, now: datetime) -> list[WakeupAtRisk]:
+    """The hotel's wake-ups at risk at ``now`` (timezone-aware), from the ledger's books:
+    one read of the room table, no PBX request."""
+    local = now.astimezone(service.settings.bridge.zone).replace(tzinfo=None)
+    return wakeups_at_risk(service.ledger.room_books(), local)
+
+
+def check_wakeups(service: Service, now: datetime) -> Check:
+    window = f"{RISK_WINDOW.total_seconds() / 60:g} minutes"
+    try:
+        at_risk = hotel_wakeups_at_risk(service, now)
+    except SQLAlchemyError as err:
+        return Check("wakeups", False, f"the wake-ups cannot be read: the ledger database does not answer "
+                                       f"({type(err).__name__})", {})
+    facts = {"at_risk": len(at_risk), "rooms": sorted({risk.room for risk in at_risk})}
+    if not at_risk:
+        return Check("wakeups", True, f"every wake-up due within {window} is confirmed by the phone system", facts)
+    return Check("wakeups", False, "; ".join(map(str, at_risk)), facts)
+
+
 def check_adapter(name: str, status: AdapterStatus) -> Check:
     facts = {"state": str(status.state), "since": _iso(status.since)}
     summary = f"link {status.state} since {_iso(status.since)}" + (f" ({status.detail})" if status.detail else "")
@@ -107,9 +129,9 @@ def check_adapter(name: str, status: AdapterStatus) -> Check:
 
 
 def check_health(service: Service, now: datetime | None = None) -> HealthReport:
-    """Every check, in a fixed order: database, PBX, then the adapters by name."""
+    """Every check, in a fixed order: database, PBX, wake-ups, then the adapters by name."""
     now = now or datetime.now(UTC)
-    checks = [check_database(service), check_pbx(service, now)]
+    checks = [check_database(service), check_pbx(service, now), check_wakeups(service, now)]
     checks += [check_adapter(name, adapter.status) for name, adapter in sorted(service.adapters.items())]
     return HealthReport(tuple(checks))
 

@@ -23,8 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from pmsbridge.adapters.base import LinkState
-from pmsbridge.health import check_health
-from pmsbridge.ledger.models import Delivery, DeliveryState, InboundEvent
+from pmsbridge.health import check_health, hotel_wakeups_at_risk
+from pmsbridge.ledger.models import Delivery, DeliveryState, InboundEvent, RoomStateRow
 
 if TYPE_CHECKING:
     from pmsbridge.service import Service
@@ -83,6 +83,7 @@ class ServiceCollector:
         now = datetime.now(UTC)
         yield from self._health(now)
         yield from self._ledger()
+        yield from self._rooms(now)
         yield from self._dispatcher(now)
         yield from self._pbx()
         yield from self._adapters()
@@ -123,7 +124,8 @@ class ServiceCollector:
 
         by_state = GaugeMetricFamily(
             "pmsbridge_ledger_deliveries",
-            "Deliveries held in the ledger by state (delivered ones are pruned after dispatcher.retention_days).",
+            "Deliveries held in the ledger by state (delivered ones are pruned after dispatcher.retention_days; "
+            "skipped: not sent after an earlier one of the room died; dismissed: dead ones an operator ended).",
             labels=["state"],
         )
         for state in DeliveryState:
@@ -135,6 +137,21 @@ class ServiceCollector:
         yield GaugeMetricFamily("pmsbridge_queue_oldest_pending_age_seconds",
                                 "Age of the oldest open delivery (0 when the queue is empty).",
                                 value=stats.oldest_pending_age or 0.0)
+
+    def _rooms(self, now: datetime) -> Iterator[Metric]:
+        try:
+            at_risk = hotel_wakeups_at_risk(self.service, now)
+            with Session(self.service.ledger.reader) as session:
+                degraded = session.execute(select(func.count(RoomStateRow.room))
+                                           .where(RoomStateRow.degraded.is_not(None))).scalar()
+        except SQLAlchemyError as err:
+            log.warning("metrics: cannot read the room books: %s", err)
+            return
+        yield GaugeMetricFamily("pmsbridge_rooms_degraded",
+                                "Rooms the PBX holds without optional fields it refused (a VIP code, a language...).",
+                                value=degraded)
+        yield GaugeMetricFamily("pmsbridge_wakeups_at_risk",
+                                "Wake-ups due within 30 minutes that the PBX has not confirmed.", value=len(at_risk))
 
     def _dispatcher(self, now: datetime) -> Iterator[Metric]:
         health = self.service.dispatcher.health
@@ -148,6 +165,9 @@ class ServiceCollector:
                                   value=health.sent)
         yield CounterMetricFamily("pmsbridge_dispatcher_failed",
                                   "Failed delivery attempts (retried or dead) since the start.", value=health.failed)
+        yield CounterMetricFamily("pmsbridge_dispatcher_degraded",
+                                  "Deliveries the PBX accepted only without optional fields it refused, since the start.",
+                                  value=health.degraded)
         yield from _gauge("pmsbridge_dispatcher_last_delivered_timestamp_seconds",
                           "When the last delivery was accepted by the PBX.", _timestamp(health.last_delivered_at))
 

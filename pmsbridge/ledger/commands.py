@@ -1,14 +1,21 @@
-"""``pmsbridge ledger list|show|replay``: the operator's view of the ledger."""
+"""``pmsbridge ledger list|show|replay|dismiss|resend|remove-room``: the operator's view of the
+ledger, and how dead deliveries end (``pmsbridge.ledger.dead_letters``); every change audited
+as the command line's."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from pmsbridge.config import Settings
+from pmsbridge.ledger import dead_letters
 from pmsbridge.ledger.database import create_ledger_engine, require_current_schema
+from pmsbridge.ledger.dead_letters import OperatorRefused
 from pmsbridge.ledger.store import Ledger
+
+ACTOR = "command line"
 
 
 def open_ledger(settings: Settings) -> Ledger:
@@ -81,9 +88,58 @@ def show_row(settings: Settings, args: argparse.Namespace) -> int:
 
 def replay(settings: Settings, args: argparse.Namespace) -> int:
     ledger = open_ledger(settings)
-    queued = ledger.replay(ids=args.ids or (), room=args.room, all_dead=args.all_dead, actor="command line")
+    queued = ledger.replay(ids=args.ids or (), room=args.room, all_dead=args.all_dead, actor=ACTOR)
     if not queued:
         print("no dead delivery matched: nothing to replay")
         return 1
     print(f"queued {len(queued)} deliveries again: {', '.join(map(str, queued))}")
     return 0
+
+
+def dismiss(settings: Settings, args: argparse.Namespace) -> int:
+    """End dead deliveries with a note, then reconcile their rooms from what the PBX holds."""
+    from pmsbridge.cli import CommandError
+    from pmsbridge.pbx.client import PbxClient
+    from pmsbridge.reconcile.reconciler import Reconciler
+
+    ledger = open_ledger(settings)
+    client = PbxClient(settings.pbx)
+    try:
+        reconciler = Reconciler(ledger, client, ledger.mapping, settings.reconcile, settings.pbx)
+        done = dead_letters.dismiss_and_reconcile(ledger, reconciler, args.ids, note=args.note, actor=ACTOR)
+    except OperatorRefused as err:
+        raise CommandError(str(err)) from None
+    finally:
+        client.close()
+        ledger.engine.dispose()
+    if not done.dismissed:
+        print("no dead delivery matched: nothing dismissed")
+        return 1
+    print(f"dismissed {len(done.dismissed)} deliveries: {', '.join(map(str, done.dismissed))}")
+    for _, message in done.reconciled.values():
+        print(message)
+    return 0
+
+
+def _on_room(settings: Settings, act: Callable[[Ledger], str]) -> int:
+    """Run one operator's action on the ledger and print its sentence; a refusal is the command's error."""
+    from pmsbridge.cli import CommandError
+
+    ledger = open_ledger(settings)
+    try:
+        print(act(ledger))
+    except OperatorRefused as err:
+        raise CommandError(str(err)) from None
+    finally:
+        ledger.engine.dispose()
+    return 0
+
+
+def resend(settings: Settings, args: argparse.Namespace) -> int:
+    """Queue what a room lacks on the PBX, from what the PBX confirmed."""
+    return _on_room(settings, lambda ledger: dead_letters.resend_room(ledger, args.room, actor=ACTOR))
+
+
+def remove_room(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove a room the hotel does not have from the ledger."""
+    return _on_room(settings, lambda ledger: dead_letters.remove_phantom_room(ledger, args.room, actor=ACTOR))

@@ -26,6 +26,7 @@ from pmsbridge.events import (
     DndSet,
     Event,
     Guest,
+    GuestChange,
     RoomMove,
     WakeupClear,
     WakeupSet,
@@ -91,6 +92,14 @@ def _check_in(room: str, form: Mapping[str, str], now: datetime, common: dict[st
     return CheckIn(guest=guest, shared=_checked(form, "shared"), **common)
 
 
+def _guest_change(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
+    # A blank field is "unchanged", as in every guest change (a PMS's too).
+    changes = {name: _text(form, name) for name in GUEST_FIELDS}
+    if not any(changes.values()):
+        raise FormError("give a name, a language or a VIP code to change")
+    return GuestChange(guest=Guest(reservation=_text(form, "reservation"), **changes), **common)
+
+
 def _check_out(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
     return CheckOut(reservation=_text(form, "reservation"), **common)
 
@@ -132,9 +141,13 @@ def _call_forward_clear(room: str, form: Mapping[str, str], now: datetime, commo
     return CallForwardClear(**common)
 
 
+# The guest details the front desk may correct (``_guest_change``).
+GUEST_FIELDS = ("first_name", "last_name", "language", "vip")
+
 BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]], Event]] = {
     "checkin": _check_in,
     "checkout": _check_out,
+    "guest": _guest_change,
     "move": _move,
     "wakeup": _wakeup_set,
     "wakeup-cancel": _wakeup_clear,
@@ -147,6 +160,7 @@ BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]],
 LABELS = {
     "checkin": "check-in",
     "checkout": "checkout",
+    "guest": "guest details",
     "move": "room move",
     "wakeup": "wake-up",
     "wakeup-cancel": "wake-up cancel",
@@ -185,10 +199,13 @@ def raw_record(action: str, room: str, form: Mapping[str, str]) -> str:
 
 def describe_result(action: str, result: RecordResult, problem: str | None = None) -> tuple[str, str]:
     """A (category, sentence) flash message for what the ledger did with an action;
-    ``problem`` is the recorded event's problem when it needs attention."""
+    ``problem`` is the recorded event's problem when it needs attention. A refused action
+    (``EventStatus.REJECTED``) is named with the validator's sentence."""
     label = LABELS.get(action, action).capitalize()
     if result.duplicate:
         return "warn", f"{label} was already recorded (event {result.event_id}); it was not repeated."
+    if result.status == EventStatus.REJECTED:
+        return "error", f"{label} refused: {'; '.join(result.notes)}"
     if result.status == EventStatus.NEEDS_ATTENTION:
         return "error", f"{label} recorded (event {result.event_id}) but needs attention: {problem}"
     if result.deliveries:

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -20,10 +20,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from pmsbridge.extension_status import ExtensionStatus
+from pmsbridge.ledger.dead_letters import phantom_problem
 from pmsbridge.ledger.models import OPEN_STATES, Delivery, DeliveryState, RoomStateRow
-from pmsbridge.ledger.store import Ledger
+from pmsbridge.ledger.store import Ledger, RoomBooks
 from pmsbridge.mapping import RoomMapping
-from pmsbridge.rooms import RoomState, Wakeup
+from pmsbridge.rooms import RoomState
+from pmsbridge.wakeup_risk import WakeupAtRisk, next_wakeup, room_wakeups_at_risk
+from pmsbridge.web.differences import pbx_differences
 
 _NUMBER_PARTS = re.compile(r"(\d+)")
 
@@ -41,20 +44,6 @@ def floor_of(room: str) -> str:
     if room.isdigit() and len(room) >= 3:
         return str(int(room[:-2]))
     return ""
-
-
-def next_wakeup(wakeups: Iterable[Wakeup], now: datetime) -> datetime | None:
-    """The next time a wake-up rings (hotel time); a daily one rings every day at its time of day."""
-    upcoming = []
-    for wakeup in wakeups:
-        at = wakeup.at
-        if wakeup.daily and at < now:
-            at = datetime.combine(now.date(), at.time())
-            if at < now:
-                at += timedelta(days=1)
-        if at >= now:
-            upcoming.append(at)
-    return min(upcoming, default=None)
 
 
 @dataclass(frozen=True)
@@ -76,6 +65,10 @@ class RoomLine:
     attention: str | None
     next_wakeup: datetime | None
     drift: Sequence[Any] = field(default_factory=tuple)
+    degraded: str | None = None  # what the room lacks because the PBX refused it ("checked in without VIP...")
+    differences: tuple[str, ...] = ()  # how the PBX will fall short of the desired state, in words
+    wakeups_at_risk: tuple[WakeupAtRisk, ...] = ()  # due soon, not confirmed by the PBX
+    phantom: bool = False  # a room the hotel does not have, known from input before the door checks
 
     @cached_property
     def floor(self) -> str:
@@ -99,8 +92,12 @@ class RoomLine:
     def problems(self) -> list[str]:
         """What is wrong with the room, in words (dead deliveries are counted apart, in ``queue``)."""
         found = []
+        if self.phantom:
+            found.append("not one of the hotel's rooms")
         if self.attention:
             found.append(self.attention)
+        found.extend(self.differences)
+        found.extend(f"wake-up at risk: {risk.rings_at:%H:%M} {risk.reason}" for risk in self.wakeups_at_risk)
         if self.drift:
             found.append(f"PBX differs: {', '.join(sorted({str(drift.kind) for drift in self.drift}))}")
         if self.line is not None and self.line.out_of_service:
@@ -118,10 +115,14 @@ class RoomLine:
     @cached_property
     def css(self) -> str:
         classes = ["occupied" if self.state.occupied else "vacant"]
+        if self.wakeups_at_risk:
+            classes.append("wakeup-risk")
         if self.needs_attention:
             classes.append("problem")
         elif self.queue.pending:
             classes.append("pending")
+        elif self.degraded:
+            classes.append("degraded")
         return " ".join(classes)
 
 
@@ -131,6 +132,7 @@ class BoardSummary:
     occupied: int
     problems: int
     pending: int
+    wakeups_at_risk: int
 
 
 def queue_counts(ledger: Ledger, room: str | None = None) -> dict[str, QueueCounts]:
@@ -162,8 +164,9 @@ def room_rows(ledger: Ledger, rooms: Iterable[str] | None = None) -> dict[str, R
 
 def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
               statuses: Mapping[str, ExtensionStatus], queue: Mapping[str, QueueCounts],
-              drift: Mapping[str, Sequence[Any]], now: datetime) -> RoomLine:
-    state = RoomState.model_validate_json(row.state) if row is not None else RoomState(room=room)
+              drift: Mapping[str, Sequence[Any]], now: datetime, phantom: bool = False) -> RoomLine:
+    books = RoomBooks.from_row(row.state, row.confirmed, row.expected, row.refused) if row is not None else None
+    state = books.state if books is not None else RoomState(room=room)
     extension = mapping.extension(room)
     return RoomLine(
         room=room,
@@ -174,6 +177,12 @@ def room_line(room: str, row: RoomStateRow | None, *, mapping: RoomMapping,
         attention=row.attention if row is not None else None,
         next_wakeup=next_wakeup(state.wakeups, now),
         drift=tuple(drift.get(room, ())),
+        degraded=row.degraded if row is not None else None,
+        differences=tuple(pbx_differences(books.expected, books.target)) if books is not None and books.differs
+        else (),
+        wakeups_at_risk=tuple(room_wakeups_at_risk(room, books.state, books.confirmed, now)) if books is not None
+        else (),
+        phantom=phantom,
     )
 
 
@@ -184,7 +193,8 @@ def board_lines(ledger: Ledger, mapping: RoomMapping, configured: Iterable[str],
     rows = room_rows(ledger)
     queue = queue_counts(ledger)
     rooms = sorted(set(configured) | rows.keys(), key=room_sort_key)
-    return [room_line(room, rows.get(room), mapping=mapping, statuses=statuses, queue=queue, drift=drift, now=now)
+    return [room_line(room, rows.get(room), mapping=mapping, statuses=statuses, queue=queue, drift=drift, now=now,
+                      phantom=room in rows and phantom_problem(ledger, room) is not None)
             for room in rooms]
 
 
@@ -194,4 +204,5 @@ def summarise(lines: Sequence[RoomLine]) -> BoardSummary:
         occupied=sum(1 for line in lines if line.state.occupied),
         problems=sum(1 for line in lines if line.needs_attention),
         pending=sum(1 for line in lines if line.queue.pending),
+        wakeups_at_risk=sum(1 for line in lines if line.wakeups_at_risk),
     )

@@ -11,11 +11,9 @@ import getpass
 import sys
 
 from pmsbridge.config import Settings
-from pmsbridge.ledger.commands import open_ledger
+from pmsbridge.ledger.commands import ACTOR, open_ledger
 from pmsbridge.ledger.store import Ledger
 from pmsbridge.users import UserError, UserStore, normalise_name
-
-ACTOR = "command line"
 
 
 def read_password(from_stdin: bool) -> str:

@@ -1,10 +1,14 @@
-"""The ledger page (admin): what needs an operator first (dead deliveries to replay, drift
-to repair, held database swaps to confirm), then the history of events, deliveries and the
-audit log, filtered; and one page per event and per delivery."""
+"""The ledger page (admin): what needs an operator first (dead deliveries to replay or
+dismiss, drift to repair, held database swaps to confirm), then the history of events,
+deliveries and the audit log, filtered; one page per event and per delivery (where a dead
+guest operation is replayed with corrected guest data); and the room actions of an
+administrator: resend what a room lacks, remove a room the hotel does not have
+(``pmsbridge.ledger.dead_letters``)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -12,12 +16,14 @@ from sqlmodel import Session
 from werkzeug.wrappers import Response
 
 from pmsbridge import held_swaps as swaps
+from pmsbridge.ledger import dead_letters
+from pmsbridge.ledger.dead_letters import OperatorRefused
 from pmsbridge.ledger.models import AuditEntry, Delivery, DeliveryState, EventStatus
 from pmsbridge.ledger.store import Ledger
-from pmsbridge.pbx.errors import PbxError
 from pmsbridge.users import Role
+from pmsbridge.web.actions import FormError, build_event, describe_result, raw_record
 from pmsbridge.web.context import WebContext, web
-from pmsbridge.web.security import current_user, protect
+from pmsbridge.web.security import current_user, protect, safe_next
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,11 @@ def overview() -> str:
     )
 
 
+def _back(default: str | None = None) -> Response:
+    """Back where the form came from (its ``next`` field, a path on this site), else ``default``."""
+    return redirect(safe_next(request.form.get("next")) or default or url_for("ledger.overview"))
+
+
 @blueprint.get("/deliveries/<int:delivery_id>")
 def delivery(delivery_id: int) -> str:
     ledger = web().service.ledger
@@ -86,7 +97,14 @@ def delivery(delivery_id: int) -> str:
     if row is None:
         abort(404, description=f"There is no delivery {delivery_id}.")
     event = ledger.event(row.event_id) if row.event_id is not None else None
-    return render_template("delivery.html", delivery=row, event=event)
+    try:
+        room = dead_letters.guest_room(ledger, delivery_id)
+    except OperatorRefused:
+        room, guest = None, None  # nothing to correct: no form
+    else:
+        guest = ledger.room_states([room])[room].displayed_guest
+    return render_template("delivery.html", delivery=row, event=event, guest_room=room, guest=guest,
+                           action_key=uuid.uuid4().hex)
 
 
 @blueprint.get("/events/<int:event_id>")
@@ -113,26 +131,89 @@ def replay() -> Response:
               f"{', '.join(map(str, queued))}.", "ok")
     else:
         flash("Nothing was replayed: those deliveries are no longer dead.", "warn")
-    return redirect(url_for("ledger.overview"))
+    return _back()
+
+
+@blueprint.post("/dismiss")
+def dismiss() -> Response:
+    """End the ticked dead deliveries with a note, then reconcile their rooms from the PBX."""
+    context, user = web(), current_user()
+    ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
+    if not ids:
+        flash("Tick the dead deliveries to dismiss.", "error")
+        return _back()
+    try:
+        done = dead_letters.dismiss_and_reconcile(context.service.ledger, context.reconciler, ids,
+                                                  note=request.form.get("note", ""), actor=user.name)
+    except OperatorRefused as err:
+        flash(f"Nothing was dismissed: {err}.", "error")
+        return _back()
+    if not done.dismissed:
+        flash("Nothing was dismissed: those deliveries are no longer dead.", "warn")
+        return _back()
+    count = len(done.dismissed)
+    flash(f"Dismissed {count} deliver{'ies' if count > 1 else 'y'}: {', '.join(map(str, done.dismissed))}.", "ok")
+    for category, message in done.reconciled.values():
+        flash(message, category)
+    return _back()
+
+
+@blueprint.post("/deliveries/<int:delivery_id>/correct")
+def correct(delivery_id: int) -> Response:
+    """Replay a dead guest operation with corrected guest data (see dead_letters.correct_guest)."""
+    context, user = web(), current_user()
+    ledger = context.service.ledger
+    try:
+        room = dead_letters.guest_room(ledger, delivery_id)
+        change = build_event("guest", room, request.form, user=user.name, now=context.local_now())
+        done = dead_letters.correct_guest(ledger, delivery_id, change, raw_record("guest", room, request.form),
+                                          actor=user.name)
+    except (FormError, OperatorRefused) as err:
+        flash(f"Nothing was replayed: {err}.", "error")
+        return redirect(url_for("ledger.delivery", delivery_id=delivery_id))
+    category, message = describe_result("guest", done.result)
+    if done.replaced:
+        message += f" Replaced dead deliver{'ies' if len(done.replaced) > 1 else 'y'} " \
+                   f"{', '.join(map(str, done.replaced))} (dismissed)."
+    if not done.result.duplicate:
+        ledger.audit(user.name, "corrected guest data", room=room, detail=message)
+    flash(message, category)
+    if done.replaced:
+        return redirect(url_for("room.show", room=room))
+    return redirect(url_for("ledger.delivery", delivery_id=delivery_id))
+
+
+@blueprint.post("/rooms/<room>/resend")
+def resend(room: str) -> Response:
+    """Queue what the room lacks on the PBX, from what the PBX confirmed."""
+    context, user = web(), current_user()
+    try:
+        flash(dead_letters.resend_room(context.service.ledger, room, actor=user.name), "ok")
+    except OperatorRefused as err:
+        flash(f"Nothing was resent: {err}.", "error")
+    return _back(url_for("room.show", room=room))
+
+
+@blueprint.post("/rooms/<room>/remove")
+def remove_room(room: str) -> Response:
+    """Remove a room the hotel does not have (a phantom) from the ledger."""
+    context, user = web(), current_user()
+    try:
+        message = dead_letters.remove_phantom_room(context.service.ledger, room, actor=user.name)
+    except OperatorRefused as err:
+        flash(f"Room {room} was not removed: {err}.", "error")
+        return _back(url_for("room.show", room=room))
+    log.info("%s removed room %s, which is not one of the hotel's", user.name, room)
+    flash(message, "ok")
+    return redirect(url_for("board.rooms"))
 
 
 @blueprint.post("/drift/<room>/repair")
 def repair(room: str) -> Response:
     context, user = web(), current_user()
-    reconciler = context.reconciler
-    if reconciler is None:
+    if context.reconciler is None:
         abort(404, description="This bridge does not reconcile.")
-    try:
-        outcome = reconciler.repair(room, actor=user.name)
-    except PbxError as err:
-        message, category = f"Room {room}: the PBX could not be read ({err}); nothing was repaired.", "error"
-    else:
-        if outcome.deliveries:
-            message = (f"Room {room}: repair queued (deliveries "
-                       f"{', '.join(map(str, outcome.deliveries))}).")
-            category = "ok"
-        else:
-            message, category = f"Room {room}: {outcome.note}.", "warn"
+    category, message = dead_letters.repair_room(context.reconciler, room, actor=user.name)
     context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
     flash(message, category)
     return redirect(url_for("ledger.overview"))

@@ -15,7 +15,8 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from pmsbridge.ledger.models import EventStatus, RoomStateRow
+from pmsbridge.ledger.dead_letters import phantom_problem
+from pmsbridge.ledger.models import DeliveryState, EventStatus, RoomStateRow
 from pmsbridge.pbx.errors import PbxApplyBlocked, PbxError
 from pmsbridge.users import Role
 from pmsbridge.web.actions import LABELS, FormError, build_event, describe_result, raw_record
@@ -49,9 +50,10 @@ def _require_room(context: WebContext, room: str) -> RoomStateRow | None:
 
 def _line(context: WebContext, room: str) -> RoomLine:
     service = context.service
-    return room_line(room, _require_room(context, room), mapping=service.mapping,
-                     statuses=service.extension_status.snapshot.statuses,
-                     queue=queue_counts(service.ledger, room), drift=context.drift_by_room(), now=context.local_now())
+    row = _require_room(context, room)
+    return room_line(room, row, mapping=service.mapping, statuses=service.extension_status.snapshot.statuses,
+                     queue=queue_counts(service.ledger, room), drift=context.drift_by_room(), now=context.local_now(),
+                     phantom=row is not None and phantom_problem(service.ledger, room) is not None)
 
 
 def _history(context: WebContext, room: str) -> dict:
@@ -67,8 +69,10 @@ def show(room: str) -> str:
     now = context.local_now()
     wakeup_day = now.date() if now.hour < 5 else now.date() + timedelta(days=1)
     known = sorted(set(context.configured_rooms) | set(room_rows(context.service.ledger)), key=room_sort_key)
+    dead = context.service.ledger.deliveries(state=DeliveryState.DEAD.value, room=room, limit=HISTORY_ROWS)
     return render_template("room.html", line=line, known_rooms=known, wakeup_day=wakeup_day,
-                           rooms_settings=context.settings.rooms, refresh_seconds=REFRESH_SECONDS,
+                           rooms_settings=context.settings.rooms, refresh_seconds=REFRESH_SECONDS, dead=dead,
+                           phantom=phantom_problem(context.service.ledger, room) if line.phantom else None,
                            **_history(context, room))
 
 
@@ -90,13 +94,16 @@ def act(room: str, action: str) -> Response:
     except FormError as err:
         flash(f"{LABELS.get(action, action).capitalize()} not recorded: {err}", "error")
         return redirect(url_for("room.show", room=room))
-    result = ledger.record(event, raw_record(action, room, request.form), actor=user.name)
+    # Strict: the front desk can correct what a PMS's event would have had left out.
+    result = ledger.record(event, raw_record(action, room, request.form), actor=user.name, strict=True)
     problem = ledger.event(result.event_id).problem if result.status == EventStatus.NEEDS_ATTENTION else None
     category, message = describe_result(action, result, problem)
     if not result.duplicate:
         ledger.audit(user.name, f"frontdesk {LABELS.get(action, action)}", room=room, detail=message)
     flash(message, category)
-    return redirect(url_for("room.show", room=event.room))
+    # A refused move leaves the guest where they were: back to that room's page.
+    shown = room if result.status == EventStatus.REJECTED else event.room
+    return redirect(url_for("room.show", room=shown))
 
 
 @blueprint.post("/<room>/pbx-user")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from pmsbridge.health import hotel_wakeups_at_risk
 from pmsbridge.users import Role
 from pmsbridge.web.context import web
 from pmsbridge.web.security import protect
@@ -28,4 +29,5 @@ def overview() -> str:
         adapters={name: adapter.status for name, adapter in sorted(service.adapters.items())},
         reconciler=reconciler,
         drift_counts=reconciler.counts() if reconciler is not None else {},
+        wakeups_at_risk=hotel_wakeups_at_risk(service, service.ledger.clock()),
     )

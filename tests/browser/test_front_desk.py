@@ -1,4 +1,5 @@
-"""The front desk's day in a real browser: login, board, check-in, wake-up, checkout.
+"""The front desk's day in a real browser: login, board, check-in, wake-up, checkout; and an
+administrator's: a wake-up at risk, a dead delivery dismissed, a guest's details corrected.
 
 Debian's Chromium, driven by Playwright, against a real ``Service`` (SQLite ledger,
 dispatcher, scheduler, waitress on an ephemeral port) talking to the PBX emulator.
@@ -22,6 +23,8 @@ from pmsbridge.web import board, room
 from pmsbridge.web.ledger_pages import audit_entries
 from tests.helpers import wait_for
 from tests.web.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
     FRONTDESK,
     FRONTDESK_PASSWORD,
     LEDGER_FILE,
@@ -118,6 +121,14 @@ def room_row(page: Page, number: str):
     return page.locator(f'table.board tr[data-room="{number}"]')
 
 
+def log_in(page: Page, base: str, name: str, password: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("table.board")).to_be_visible()
+
+
 def test_login_board_check_in_wake_up_checkout(hotel, page):
     service, emulator, base = hotel
 
@@ -195,3 +206,52 @@ def test_board_filters_and_refreshes_in_place(hotel, page):
     expect(page.locator("table.board th.opt").first).to_be_hidden()
     screenshot(page, "06-board-tablet")
 
+
+
+def test_wake_up_at_risk_dismissed_dead_deliveries_and_a_guest_edit(hotel, page):
+    service, emulator, base = hotel
+    # 108 was checked out on the PBX by hand (its DND died); a wake-up due in 20 minutes dies too.
+    local_now = service.ledger.clock().astimezone(service.settings.bridge.zone).replace(tzinfo=None)
+    soon = (local_now + timedelta(minutes=20)).replace(second=0, microsecond=0)
+    service.ledger.record(WakeupSet(source="fias", room="108", at=soon), raw="WR|RN108|")
+    wait_for(lambda: service.ledger.stats().dead == 2)
+
+    log_in(page, base, ADMIN, ADMIN_PASSWORD)
+    row = room_row(page, "108")
+    expect(row).to_have_class(re.compile(r"\bproblem\b"))
+    expect(row.locator(".badge.risk")).to_have_text("wake-up at risk")
+    expect(row).to_contain_text(f"wake-up at risk: {soon:%H:%M} not confirmed by the phone system")
+    expect(room_row(page, "105")).not_to_contain_text("wake-up at risk")
+    screenshot(page, "07-wake-up-at-risk")
+    page.get_by_role("link", name="Status").click()
+    expect(page.locator("ul.wakeups-at-risk")).to_contain_text(f"Room 108 at {soon:%H:%M}")
+
+    page.goto(base + "/rooms/108")
+    operator = page.locator("#operator")
+    expect(operator).to_contain_text("Dead deliveries")
+    operator.get_by_label("Why dismiss them").fill("checked out on the PBX by hand")
+    operator.get_by_role("button", name="Dismiss the ticked ones").click()
+    expect(page.locator(".flash.ok").first).to_contain_text("Dismissed 2 deliveries")
+    expect(page.locator(".flash.ok").nth(1)).to_contain_text("Room 108: repair queued")
+    # The reconciler found the room vacant on the PBX: it is checked in again, wake-up and DND with it.
+    wait_for(lambda: emulator.state.room_summary("108")["occupied"] and emulator.state.room_summary("108")["wakeups"])
+    assert emulator.state.room_summary("108")["wakeups"][0]["time"] == f"{soon:%H%M}"
+    wait_for(lambda: service.ledger.stats().depth == 0)
+    screenshot(page, "08-dismissed")
+
+    guest = page.locator("#guest-edit")
+    guest.get_by_label("Last name").fill("O'Brien-Walsh")
+    guest.get_by_label("VIP code").fill("2")
+    guest.get_by_role("button", name="Save guest details").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Guest details recorded")
+    wait_for(lambda: emulator.state.room_summary("108")["guest"]["lastname"] == "O'Brien-Walsh")
+    assert emulator.state.room_summary("108")["guest"]["vipcode"] == "2"
+    expect(page.locator(".room-head")).to_contain_text("occupied")
+    screenshot(page, "09-guest-edited")
+
+    service.reconciler.run(reason="scheduled")  # the next run sees the repair done and resolves the drift
+    page.get_by_role("link", name="Rooms").click()
+    expect(room_row(page, "108")).not_to_have_class(re.compile(r"\bproblem\b"))
+    expect(room_row(page, "108")).to_contain_text("Mary O'Brien-Walsh")
+    actions = {(row.actor, row.action) for row in audit_entries(service.ledger)}
+    assert {(ADMIN, "dismiss"), (ADMIN, "reconcile after dismiss"), (ADMIN, "frontdesk guest details")} <= actions

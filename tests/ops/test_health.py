@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pmsbridge.config import parse_settings
+from pmsbridge.events import CheckIn, Guest, WakeupClear
 from pmsbridge.health import PbxProbe, check_health
 from pmsbridge.pbx.errors import PbxError
 from pmsbridge.service import build
 from pmsbridge.web import create_app
-from tests.ledger.events import check_in, check_out
+from tests.ledger.events import check_in, check_out, dnd, wakeup
 from tests.helpers import free_port, wait_for
 from tests.ops.conftest import settings_document
+from tests.web.conftest import record_unchecked
 
 GUESTS = ["Fairweather", "Oyelaran", "Quintanilla"]
 
@@ -40,7 +43,10 @@ def test_healthz_follows_the_pbx_down_and_back(tmp_path, emulator, make_service)
     # Nothing was delivered yet: the probe alone shows the PBX reachable.
     answer = wait_for(lambda: (r := web.get("/healthz")).status_code == 200 and r)
     assert answer.json["status"] == "ok" and answer.json["reasons"] == []
-    assert set(answer.json["checks"]) == {"database", "pbx"}
+    assert set(answer.json["checks"]) == {"database", "pbx", "wakeups"}
+    assert answer.json["checks"]["wakeups"] == {
+        "ok": True, "detail": "every wake-up due within 30 minutes is confirmed by the phone system",
+        "at_risk": 0, "rooms": []}
     assert emulator.counters().get("getSystemStatus", 0) >= 1
 
     emulator.set_faults(down=True)
@@ -80,6 +86,35 @@ def test_healthz_fails_when_the_database_does_not_answer(tmp_path, emulator):
     assert not report.ok
     assert report.reasons[0] == "database: the ledger database does not answer (OperationalError)"
     assert report.reasons[1] == "pbx: no successful PBX request since the start"
+    assert report.reasons[2] == ("wakeups: the wake-ups cannot be read: the ledger database does not answer "
+                                 "(OperationalError)")
+
+
+def test_a_wake_up_the_pbx_has_not_confirmed_fails_healthz_and_is_counted(tmp_path, emulator, make_service):
+    service = make_service(settings_document(tmp_path, emulator))
+    web = client_of(service)
+    for room in ("104", "105"):
+        service.ledger.record(check_in(room, "Doe"), raw="")
+    wait_for(lambda: service.ledger.stats().depth == 0)
+    emulator.state.vacate_room("104")  # checked out on the PBX by hand: its wake-up is refused
+    local = datetime.now(service.settings.bridge.zone).replace(tzinfo=None, second=0, microsecond=0)
+    soon = local + timedelta(minutes=20)
+    for room in ("104", "105"):
+        service.ledger.record(wakeup(room, soon), raw="")
+    wait_for(lambda: service.ledger.stats().dead == 1 and service.ledger.stats().depth == 0)
+
+    answer = wait_for(lambda: (r := web.get("/healthz")).json["checks"]["pbx"]["ok"] and r)
+    assert answer.status_code == 503
+    assert answer.json["reasons"] == [f"wakeups: room 104 {soon:%H:%M} not confirmed by the phone system"]
+    assert answer.json["checks"]["wakeups"]["rooms"] == ["104"]
+    metrics = families(web.get("/metrics").get_data(as_text=True))
+    assert sample(metrics["pmsbridge_wakeups_at_risk"]) == 1
+    assert sample(metrics["pmsbridge_health_check_ok"], check="wakeups") == 0
+
+    # The wake-up is cancelled: nothing is at risk any more.
+    service.ledger.record(WakeupClear(source="test", room="104"), raw="")
+    assert web.get("/healthz").status_code == 200
+    assert sample(families(web.get("/metrics").get_data(as_text=True))["pmsbridge_wakeups_at_risk"]) == 0
 
 
 def test_the_probe_asks_only_when_nothing_else_succeeded_lately(tmp_path, emulator):
@@ -129,6 +164,29 @@ def test_metrics_count_events_deliveries_and_pbx_latency(tmp_path, emulator, mak
     assert counts["pmsapi"] == 4 and counts["login"] >= 1
     assert sample(metrics["pmsbridge_health_check_ok"], check="database") == 1
     assert "pmsbridge_drift_open" in metrics  # the service has a reconciler
+
+
+def test_metrics_count_degraded_rooms_and_deliveries_skipped_and_dismissed(tmp_path, emulator, make_service):
+    service = make_service(settings_document(tmp_path, emulator))
+    # A VIP code from before the door checks: the PBX refuses it, the guest is checked in without it.
+    record_unchecked(service, CheckIn(source="test", room="101", guest=Guest(last_name="Gold", vip="V1")))
+    service.ledger.record(check_in("104", "Doe"), raw="")
+    wait_for(lambda: service.ledger.stats().depth == 0)
+    emulator.state.vacate_room("104")  # checked out on the PBX by hand: DND is refused, the wake-up skipped
+    later = datetime.now(service.settings.bridge.zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(
+        days=1)
+    service.ledger.record(dnd("104"), raw="")
+    service.ledger.record(wakeup("104", later), raw="")
+    [dead] = wait_for(lambda: service.ledger.stats().depth == 0 and service.ledger.deliveries(state="dead"))
+    service.ledger.dismiss([dead.id], note="the guest asked for no calls", actor="test")
+
+    metrics = families(client_of(service).get("/metrics").get_data(as_text=True))
+    assert sample(metrics["pmsbridge_rooms_degraded"]) == 1
+    assert sample(metrics["pmsbridge_dispatcher_degraded"]) == 1
+    deliveries = metrics["pmsbridge_ledger_deliveries"]
+    assert sample(deliveries, state="skipped") == 1
+    assert sample(deliveries, state="dismissed") == 1
+    assert sample(deliveries, state="dead") == 0
 
 
 def test_metrics_show_adapter_link_states(tmp_path, emulator, make_service):

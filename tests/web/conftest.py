@@ -21,7 +21,9 @@ from pmsbridge.config import (
     Settings,
     WebSettings,
 )
+from pmsbridge.events import Event
 from pmsbridge.ledger.database import create_ledger_engine, migrate
+from pmsbridge.ledger.store import Ledger
 from pmsbridge.service import Service, build
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from pmsbridge.users import UserStore
@@ -66,6 +68,16 @@ def start_service(settings: Settings, *, web: bool = False) -> Service:
     service = build(settings)
     service.start(web=web)
     return service
+
+
+def record_unchecked(service: Service, event: Event, raw: str = "") -> None:
+    """Record ``event`` as input from before the door checks did (pmsbridge.validation): a
+    VIP code the PBX refuses, a room the hotel does not have. The service's dispatcher sends it."""
+    ledger = service.ledger
+    unchecked = Ledger(service.engine, policy=ledger.policy, mapping=ledger.mapping, zone=ledger.zone,
+                       clock=ledger.clock)
+    unchecked.record(event, raw)
+    service.dispatcher.wake()
 
 
 def csrf_of(client) -> str:

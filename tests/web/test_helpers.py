@@ -11,8 +11,7 @@ from pydantic import ValidationError
 
 from pmsbridge.config import BridgeSettings, PbxSettings, RoomsSettings, Settings, WebSettings, expand_room_range
 from pmsbridge.extension_status import ExtensionStatus
-from pmsbridge.rooms import Wakeup
-from pmsbridge.web.board_data import floor_of, next_wakeup, room_sort_key
+from pmsbridge.web.board_data import floor_of, room_sort_key
 from pmsbridge.web.formatting import duration, local_time
 from pmsbridge.web.secret import SECRET_FILE, SecretKeyError, session_secret
 
@@ -64,17 +63,6 @@ def test_natural_room_order_and_floors():
     rooms = ["1001", "A10", "99", "101", "A2", "suite-1", "102"]
     assert sorted(rooms, key=room_sort_key) == ["99", "101", "102", "1001", "A2", "A10", "suite-1"]
     assert [floor_of(room) for room in ("101", "1204", "0712", "12", "A101")] == ["1", "12", "7", "", ""]
-
-
-def test_next_wakeup():
-    now = datetime(2026, 11, 27, 10, 0)
-    single = Wakeup(at=datetime(2026, 11, 28, 7, 0))
-    daily = Wakeup(at=datetime(2026, 11, 20, 8, 30), daily=True)
-    passed = Wakeup(at=datetime(2026, 11, 27, 6, 0))
-    assert next_wakeup([passed], now) is None
-    assert next_wakeup([single, daily, passed], now) == datetime(2026, 11, 28, 7, 0)
-    assert next_wakeup([daily], now) == datetime(2026, 11, 28, 8, 30)
-    assert next_wakeup([daily], datetime(2026, 11, 27, 8, 0)) == datetime(2026, 11, 27, 8, 30)
 
 
 def test_list_account_rows():

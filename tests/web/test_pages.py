@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pmsbridge.adapters.fias.moves import PendingEvent
@@ -13,6 +13,7 @@ from pmsbridge.adapters.fias.swap import SwapPlan, held_to_json
 
 from pmsbridge.config import ReconcilePolicy, ReconcileSettings, RoomsSettings
 from pmsbridge.events import CheckIn, CheckOut, DndSet, Guest, WakeupSet
+from pmsbridge.sim.pbx.state import Guest as PbxGuest
 from pmsbridge.web import create_app
 from pmsbridge.web.ledger_pages import audit_entries
 from tests.helpers import wait_for
@@ -24,6 +25,7 @@ from tests.web.conftest import (
     follow,
     login,
     post,
+    record_unchecked,
     start_service,
 )
 
@@ -90,6 +92,43 @@ def test_pending_and_dead_deliveries_colour_the_room(frontdesk, service, emulato
     row = board_row(page, "104")
     assert 'class="occupied problem"' in row and "1 dead" in row and 'data-problem="1"' in row
     assert "1</b> need attention" in page
+
+
+def test_a_degraded_room_is_flagged_on_the_board_and_its_page(frontdesk, service):
+    record_unchecked(service, CheckIn(source="fias", room="107", guest=Guest(last_name="Gold", vip="V1")))
+    wait_for(lambda: settled(service) and service.ledger.room_rows()[0].degraded)
+    assert 'data-problem="0"' in board_row(frontdesk.get("/").get_data(as_text=True), "107")  # a flag, not red
+    row = board_row(frontdesk.get("/").get_data(as_text=True), "107")
+    assert 'class="occupied degraded"' in row and "checked in without VIP: the PBX refused &#39;V1&#39;" in row
+    page = frontdesk.get("/rooms/107").get_data(as_text=True)
+    assert '<p class="flash warn">checked in without VIP: the PBX refused &#39;V1&#39;</p>' in page
+
+
+def test_what_the_pbx_lacks_is_said_on_the_board_and_the_room_page(frontdesk, service, emulator):
+    make_dead_delivery(service, emulator, "104")
+    sentence = "wanted DND on, the phone system has it off"
+    assert sentence in board_row(frontdesk.get("/").get_data(as_text=True), "104")
+    assert sentence in frontdesk.get("/rooms/104").get_data(as_text=True)
+
+
+def test_a_wake_up_at_risk_is_red_on_the_board_and_named_on_the_status_page(frontdesk, service, emulator):
+    make_dead_delivery(service, emulator, "104")
+    local = service.ledger.clock().astimezone(service.settings.bridge.zone).replace(tzinfo=None)
+    soon = (local + timedelta(minutes=20)).replace(second=0, microsecond=0)
+    service.ledger.record(WakeupSet(source="fias", room="104", at=soon), raw="")
+    check_in(service, "105", "Safe")
+    service.ledger.record(WakeupSet(source="fias", room="105", at=soon), raw="")
+    wait_for(lambda: settled(service))
+    page = frontdesk.get("/").get_data(as_text=True)
+    row = board_row(page, "104")
+    assert 'class="occupied wakeup-risk problem"' in row and "wake-up at risk" in row
+    assert f"wake-up at risk: {soon:%H:%M} not confirmed by the phone system" in row
+    assert "wake-up at risk" not in board_row(page, "105")
+    assert "<b>1</b> with a wake-up at risk" in page
+    status = frontdesk.get("/status").get_data(as_text=True)
+    assert "Wake-ups at risk" in status
+    assert f'Room 104</a> at {soon:%H:%M}: not confirmed by the phone system' in status
+    assert "Room 105" not in status
 
 
 def test_page_views_never_ask_the_pbx(settings, idle_service, emulator):
@@ -165,6 +204,7 @@ def test_the_status_page(frontdesk, service, emulator):
     for shown in (emulator.url, "FCM630A V1.5A", "1.0.20.13", "logged in", "20 extensions", "No PMS adapter",
                   "Reconciliation", "sending"):
         assert shown in page, shown
+    assert "Wake-ups at risk" not in page
 
 
 def test_the_status_page_shows_a_pbx_outage(frontdesk, service, emulator):
@@ -189,6 +229,103 @@ def test_dead_deliveries_are_replayed_one_or_all(admin, service, emulator):
     assert flashes(page) == [f"Queued 1 delivery again: {dead}."]
     replays = [row for row in audit_entries(service.ledger) if row.action == "replay"]
     assert [(row.actor, row.detail) for row in replays] == [(ADMIN, f"deliveries {dead}")] * 2
+
+
+def test_a_dead_delivery_is_dismissed_with_a_note_and_the_room_reconciled(admin, service, emulator):
+    dead = make_dead_delivery(service, emulator, "104")  # the PBX has 104 vacant, the bridge occupied
+    page = follow(admin, post(admin, "/ledger/dismiss", {"id": str(dead), "note": " "}))
+    assert flashes(page) == ["Nothing was dismissed: say why the deliveries are dismissed: a note is required."]
+    assert service.ledger.delivery(dead).state == "dead"
+
+    page = follow(admin, post(admin, "/ledger/dismiss", {"id": str(dead), "note": "checked out on the PBX by hand",
+                                                         "next": "/rooms/104"}))
+    assert page.request.path == "/rooms/104"
+    [dismissed, reconciled] = flashes(page)
+    assert dismissed == f"Dismissed 1 delivery: {dead}."
+    assert reconciled.startswith("Room 104: repair queued (deliveries ")
+    wait_for(lambda: settled(service))
+    assert emulator.state.room_summary("104")["occupied"] and emulator.state.room_summary("104")["dnd"] is True
+    row = service.ledger.delivery(dead)
+    assert (row.state, row.note) == ("dismissed", f"dismissed by {ADMIN}: checked out on the PBX by hand")
+    actions = {(entry.actor, entry.action) for entry in audit_entries(service.ledger, room="104")}
+    assert {(ADMIN, "dismiss"), (ADMIN, "reconcile after dismiss"), (ADMIN, "repair")} <= actions
+    assert "1 dead" not in board_row(admin.get("/").get_data(as_text=True), "104")
+    page = follow(admin, post(admin, "/ledger/dismiss", {"id": str(dead), "note": "again"}))
+    assert flashes(page) == ["Nothing was dismissed: those deliveries are no longer dead."]
+
+
+def test_a_dead_check_in_is_replayed_with_corrected_guest_data(admin, service, emulator):
+    # Someone checked 106 in on the PBX by hand: the bridge's check-in of Mr Smyth dies.
+    emulator.state.occupy(emulator.state.room("106"), PbxGuest(room="106", lastname="Hand"))
+    check_in(service, "106", "Smyth", first_name="Jon", reservation="R6")
+    [dead] = wait_for(lambda: service.ledger.deliveries(state="dead"))
+    assert dead.operation == "checkin"
+    assert "wanted occupied, the phone system has it vacant" in admin.get("/rooms/106").get_data(as_text=True)
+    page = admin.get(f"/ledger/deliveries/{dead.id}").get_data(as_text=True)
+    assert "Replay with corrected guest data" in page and 'name="last_name" value="Smyth"' in page
+    emulator.state.vacate_room("106")  # the PBX is put right; the name was wrong too
+
+    response = post(admin, f"/ledger/deliveries/{dead.id}/correct",
+                    {"action_key": "c1", "reservation": "R6", "first_name": "John", "last_name": "Smith"})
+    assert response.headers["Location"] == "/rooms/106"
+    [message] = flashes(follow(admin, response))
+    assert message.startswith("Guest details recorded (event ") and "1 PBX operation queued" in message
+    assert message.endswith(f"Replaced dead delivery {dead.id} (dismissed).")
+    wait_for(lambda: settled(service))
+    # The corrected check-in reached the PBX; the dead one with the old name was never sent again.
+    assert emulator.state.snapshot()["extensions"]["1106"]["fullname"] == "John Smith"
+    row = service.ledger.delivery(dead.id)
+    assert row.state == "dismissed" and "replaced by corrected guest data" in row.note
+    change = service.ledger.events(room="106")[0]
+    assert (change.kind, change.source, change.actor) == ("guest_change", "frontdesk", ADMIN)
+    assert (ADMIN, "corrected guest data") in [(e.actor, e.action) for e in audit_entries(service.ledger, room="106")]
+
+
+def test_corrected_guest_data_is_validated_and_only_for_dead_guest_operations(admin, service, emulator):
+    dead = make_dead_delivery(service, emulator, "104")  # a DND: no guest data
+    page = follow(admin, post(admin, f"/ledger/deliveries/{dead}/correct", {"last_name": "X"}))
+    assert flashes(page) == [f"Nothing was replayed: delivery {dead} (dnd) carries no guest data: replay or "
+                             "dismiss it."]
+    assert "Replay with corrected guest data" not in page.get_data(as_text=True)
+    emulator.state.occupy(emulator.state.room("106"), PbxGuest(room="106", lastname="Hand"))
+    check_in(service, "106", "Smyth")
+    checkin = wait_for(lambda: [d for d in service.ledger.deliveries(state="dead") if d.operation == "checkin"])[0]
+    page = follow(admin, post(admin, f"/ledger/deliveries/{checkin.id}/correct", {"vip": "GOLD"}))
+    assert flashes(page)[0].startswith("Guest details refused: room 106: VIP code 'GOLD'")
+    assert service.ledger.delivery(checkin.id).state == "dead"
+
+
+def test_a_room_is_resent_from_what_the_pbx_confirmed(admin, service, emulator):
+    dead = make_dead_delivery(service, emulator, "104")
+    page = follow(admin, post(admin, "/ledger/rooms/104/resend", {"next": "/rooms/104"}))
+    # The bridge's books say the PBX has the guest: only the DND is lacking (and refused again).
+    assert flashes(page)[0].startswith("Room 104: queued what the PBX lacks (deliveries ")
+    assert (ADMIN, "resend") in [(e.actor, e.action) for e in audit_entries(service.ledger, room="104")]
+    assert service.ledger.delivery(dead).state == "dead"
+    page = follow(admin, post(admin, "/ledger/rooms/130/resend"))
+    assert flashes(page) == ["Nothing was resent: the ledger has no room 130."]
+
+
+def test_a_phantom_room_is_flagged_and_removed_by_an_administrator(admin, frontdesk, service):
+    record_unchecked(service, CheckIn(source="fias", room="999", guest=Guest(last_name="Ghost")))
+    wait_for(lambda: service.ledger.deliveries(state="dead", room="999"))
+    row = board_row(frontdesk.get("/").get_data(as_text=True), "999")
+    assert "not one of the hotel&#39;s rooms" in row and 'data-problem="1"' in row
+    assert "Remove room 999" not in frontdesk.get("/rooms/999").get_data(as_text=True)
+    assert post(frontdesk, "/ledger/rooms/999/remove").status_code == 403
+    page = admin.get("/rooms/999").get_data(as_text=True)
+    assert "Remove room 999" in page and "room 999 is not one of the hotel&#39;s rooms" in page
+
+    page = follow(admin, post(admin, "/ledger/rooms/101/remove"))
+    assert flashes(page) == ["Room 101 was not removed: room 101 is one of the hotel's rooms: only a room the "
+                             "hotel does not have can be removed."]
+    page = follow(admin, post(admin, "/ledger/rooms/999/remove"))
+    assert page.request.path == "/"
+    assert flashes(page) == ["Room 999 is removed from the ledger (not one of the hotel's rooms); its dead "
+                             "deliveries are dismissed."]
+    assert 'data-room="999"' not in page.get_data(as_text=True)
+    assert service.ledger.deliveries(state="dead") == []
+    assert (ADMIN, "remove room") in [(e.actor, e.action) for e in audit_entries(service.ledger, room="999")]
 
 
 def test_replay_needs_a_choice(admin):

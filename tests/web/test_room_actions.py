@@ -107,6 +107,64 @@ def test_move_takes_the_guest_and_the_page_follows(frontdesk, service, emulator)
     assert pbx_room(emulator, "106")["guest"]["lastname"] == "Moe"
 
 
+def test_guest_details_are_corrected_through_the_ledger(frontdesk, service, emulator):
+    act(frontdesk, "106", "checkin", "k1", first_name="Jon", last_name="Smyth", language="EN", reservation="R6")
+    wait_for(lambda: settled(service))
+    page = frontdesk.get("/rooms/106").get_data(as_text=True)
+    form = page[page.index('id="guest-edit"'):]
+    form = form[:form.index("</form>")]
+    for prefilled in ('name="first_name" value="Jon"', 'name="last_name" value="Smyth"',
+                      'name="language" value="en"', 'name="reservation" value="R6"'):
+        assert prefilled in form, prefilled
+    page = act(frontdesk, "106", "guest", "k2", reservation="R6", first_name="John", last_name="Smith",
+               language="GE", vip="2")
+    assert flashes(page) == ["Guest details recorded (event 2); 1 PBX operation queued."]
+    wait_for(lambda: settled(service))
+    guest = pbx_room(emulator, "106")["guest"]
+    assert (guest["firstname"], guest["lastname"], guest["language"], guest["vipcode"]) == (
+        "John", "Smith", "de", "2")
+    event = service.ledger.event(2)
+    assert (event.source, event.actor, event.kind) == ("frontdesk", FRONTDESK, "guest_change")
+    audit = audit_entries(service.ledger, room="106")[0]
+    assert (audit.actor, audit.action) == (FRONTDESK, "frontdesk guest details")
+
+
+def test_guest_details_the_pbx_cannot_take_are_refused_with_a_sentence(frontdesk, service, emulator):
+    act(frontdesk, "106", "checkin", "k1", last_name="Smyth")
+    page = act(frontdesk, "106", "guest", "k2", vip="GOLD")
+    [message] = flashes(page)
+    assert message.startswith("Guest details refused: room 106: VIP code 'GOLD' is not one the PBX takes")
+    assert service.ledger.room_states(["106"])["106"].displayed_guest.vip is None
+    page = act(frontdesk, "106", "guest", "k3", first_name=" ")
+    assert flashes(page) == ["Guest details not recorded: give a name, a language or a VIP code to change"]
+
+
+def test_a_move_to_a_room_the_hotel_does_not_have_is_refused(frontdesk, service, emulator):
+    act(frontdesk, "104", "checkin", "k1", last_name="Moe")
+    wait_for(lambda: settled(service))
+    for destination in ("999", "abc"):
+        response = post(frontdesk, "/rooms/104/actions/move", {"action_key": f"to-{destination}",
+                                                               "to_room": destination})
+        assert response.headers["Location"] == "/rooms/104"  # the guest stays: so does the page
+        [message] = flashes(follow(frontdesk, response))
+        assert message.startswith(f"Room move refused: room {destination} is not one of the hotel's rooms")
+    wait_for(lambda: settled(service))
+    assert pbx_room(emulator, "104")["guest"]["lastname"] == "Moe"
+    assert service.ledger.room_states(["104"])["104"].occupied
+    assert "999" not in service.ledger.room_states() and "abc" not in service.ledger.room_states()
+    refused = [event for event in service.ledger.events() if event.status == "rejected"]
+    assert [(event.kind, event.actor) for event in refused] == [("room_move", FRONTDESK)] * 2
+    assert "Room move refused" in audit_entries(service.ledger, room="104")[0].detail
+
+
+def test_a_vip_code_the_pbx_does_not_take_is_refused_at_the_front_desk(frontdesk, service, emulator):
+    page = act(frontdesk, "103", "checkin", "k1", last_name="Gold", vip="V1")
+    [message] = flashes(page)
+    assert message.startswith("Check-in refused: room 103: VIP code 'V1' is not one the PBX takes")
+    assert "103" not in service.ledger.room_states()
+    assert service.ledger.deliveries(room="103") == []
+
+
 def test_checkout_of_one_guest_of_a_shared_room_then_of_the_room(frontdesk, service, emulator):
     act(frontdesk, "105", "checkin", "k1", last_name="First", reservation="A")
     act(frontdesk, "105", "checkin", "k2", last_name="Second", reservation="B", shared="1")
