@@ -62,6 +62,7 @@ from pmsbridge.ledger.models import (
     RoomStateRow,
     utcnow,
 )
+from pmsbridge.ledger.raw_text import storable
 from pmsbridge.ledger.statements import Statement, Transaction, transaction
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.rooms import PbxOperation, RoomPolicy, RoomState, apply, rooms_touched
@@ -333,7 +334,7 @@ class Ledger:
         parsed = event.model_dump_json()
         try:
             with self._writing(), transaction(self.engine) as tx:
-                result = self._record_in(tx, event, raw, actor, parsed)
+                result = self._record_in(tx, event, storable(raw), actor, parsed)
         except IntegrityError:
             # Another thread or process stored the same (source, source_key) first.
             first = self._find_by_key(event.source, event.source_key) if event.source_key else None
@@ -406,8 +407,8 @@ class Ledger:
         answered as a duplicate of the rejection.
         """
         with Session(self.engine) as session:
-            row = InboundEvent(received_at=self.clock(), source=source, raw=raw, room=room,
-                               status=EventStatus.REJECTED, problem=problem)
+            row = InboundEvent(received_at=self.clock(), source=source, raw=storable(raw), room=room,
+                               status=EventStatus.REJECTED, problem=storable(problem))
             session.add(row)
             session.commit()
             log.warning("rejected input from %s (event %s): %s", source, row.id, problem)
@@ -432,7 +433,7 @@ class Ledger:
                 return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         try:
             with Session(self.engine) as session:
-                row = InboundEvent(source=source, source_key=source_key, raw=raw, room=room,
+                row = InboundEvent(source=source, source_key=source_key, raw=storable(raw), room=room,
                                    status=EventStatus.NEEDS_ATTENTION, problem=problem)
                 session.add(row)
                 session.commit()
