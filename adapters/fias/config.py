@@ -18,6 +18,8 @@ DEFAULT_COS_TABLE = {"0": 1, "1": 2, "2": 3, "3": 4}
 
 # The FIAS specification allows the vendor's alive check at most every 5 minutes.
 MAX_ALIVE_INTERVAL = 300.0
+# FIAS has the vendor wait at least this long for a posting's answer before judging it lost.
+MIN_POSTING_TIMEOUT = 30.0
 
 
 class FiasSettings(BaseModel):
@@ -40,7 +42,7 @@ class FiasSettings(BaseModel):
     reconnect_max: float = Field(default=60.0, gt=0, description="reconnect delays double up to this")
     max_record: int = Field(default=4096, ge=64, le=1_048_576, description="longest record accepted (bytes)")
     date_pivot: int = Field(default=70, ge=0, le=100, description="YY below this is 20YY, else 19YY")
-    posting_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a posting's PA")
+    posting_timeout: float = Field(default=MIN_POSTING_TIMEOUT, description="seconds to wait for a posting's PA")
     cos_table: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_COS_TABLE), description="FIAS CS value -> PBX class of service 1-4"
     )
@@ -59,6 +61,16 @@ class FiasSettings(BaseModel):
     @classmethod
     def _usable_encoding(cls, value: str) -> str:
         return check_encoding(value)
+
+    @field_validator("posting_timeout")
+    @classmethod
+    def _patient_enough(cls, value: float) -> float:
+        if not value >= MIN_POSTING_TIMEOUT:
+            raise ValueError(
+                f"{value:g} s is too short: FIAS asks for at least {MIN_POSTING_TIMEOUT:g} s before a posting without"
+                " an answer (PA) is judged lost, and a PMS that answers later would see it reposted by hand"
+            )
+        return value
 
     @field_validator("cos_table")
     @classmethod

@@ -550,6 +550,9 @@ RECORDS_WE_USE: dict[str, str] = {
 LINK_LAYER_RECORDS: frozenset[str] = frozenset({"LS", "LD", "LR", "LA", "LE"})
 """The handshake every link speaks; never announced in LR."""
 
+SWAP_RECORDS: frozenset[str] = frozenset({"DR", "DS", "DE"})
+"""The database swap's request, start and end: part of every link, so never announced in LR either."""
+
 RECORDS_FROM_PMS: frozenset[str] = frozenset(
     {"GI", "GO", "GC", "RE", "WR", "WC", "PA", "DS", "DE", "XL", "XD", "LS", "LA", "LE"}
 )
@@ -568,20 +571,25 @@ def link_start(now: dt.datetime) -> Record:
     return Record("LS", _stamp(now))
 
 
-def link_description(now: dt.datetime, version: str = f"pmsbridge {__version__}") -> Record:
-    """LD: the answer to the PMS's LS, naming the bridge as a PBX interface (IF PB)."""
+def link_description(now: dt.datetime, version: str = __version__) -> Record:
+    """LD: the answer to the PMS's LS, describing the bridge as a PBX interface (IF PB) of ``version``.
+
+    V# carries the version alone (``V#0.1.0``), as FIAS peers read it; the product's name has
+    no field of its own in FIAS and appears in the bridge's log instead.
+    """
     return Record("LD", (*_stamp(now), ("V#", version), ("IF", "PB")))
 
 
 def link_records(used: Mapping[str, str]) -> list[Record]:
     """LR: one record per record type in ``used`` (type -> concatenated field ids).
 
-    Link-layer types (LS LD LR LA LE) are skipped: they are never announced. Raises
-    ValueError for a field list that is not a run of two-character ids.
+    Link-layer types (LS LD LR LA LE) and the swap's (DR DS DE) are skipped: FIAS
+    configures neither by LR. Raises ValueError for a field list that is not a run of
+    two-character ids.
     """
     announcements = []
     for record_type, field_ids in used.items():
-        if record_type in LINK_LAYER_RECORDS:
+        if record_type in LINK_LAYER_RECORDS or record_type in SWAP_RECORDS:
             continue
         ids = [field_ids[start : start + 2] for start in range(0, len(field_ids), 2)]
         if not ids or not all(_FIELD_ID.fullmatch(field_id) for field_id in ids):

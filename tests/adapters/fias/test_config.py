@@ -55,6 +55,7 @@ def test_unknown_keys_are_rejected():
     ({"swap_checkout_guard": 1.5}, "adapters.fias.swap_checkout_guard"),
     ({"port": 0}, "port 0 is only meaningful in server mode"),
     ({"move_pair_window": -1}, "adapters.fias.move_pair_window"),
+    ({"posting_timeout": 5}, "adapters.fias.posting_timeout: 5 s is too short: FIAS asks for at least 30 s"),
 ])
 def test_bad_values_are_named(section, words):
     assert any(words in problem for problem in problems(**section)), problems(**section)

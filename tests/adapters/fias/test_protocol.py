@@ -9,6 +9,7 @@ from pmsbridge.adapters.fias.protocol import (
     RECORDS_FROM_PMS,
     RECORDS_TO_PMS,
     RECORDS_WE_USE,
+    SWAP_RECORDS,
     STX,
     AnswerStatus,
     Frame,
@@ -497,10 +498,10 @@ def test_link_layer_builders_match_the_examples():
     assert wire(database_resync_request(NOW)) == b"DR|DA261127|TI094123|"
 
 
-def test_link_description_names_the_bridge_by_default():
+def test_link_description_carries_the_version_alone_by_default():
     from pmsbridge import __version__
 
-    assert link_description(NOW).get("V#") == f"pmsbridge {__version__}"
+    assert link_description(NOW).get("V#") == __version__
     assert link_description(NOW).get("IF") == "PB"
 
 
@@ -512,11 +513,12 @@ def test_link_records_announce_one_record_type_each():
     ]
 
 
-def test_link_records_for_the_bridge_skip_the_link_layer():
+def test_link_records_for_the_bridge_skip_the_link_layer_and_the_swap():
     announced = link_records(RECORDS_WE_USE)
     types = [record.get("RI") for record in announced]
-    assert types == [record_type for record_type in RECORDS_WE_USE if record_type not in LINK_LAYER_RECORDS]
-    assert {"GI", "GO", "GC", "RE", "WR", "WC", "WA", "PS", "PA", "DR", "DS", "DE", "XL", "XD"} == set(types)
+    assert types == [record_type for record_type in RECORDS_WE_USE
+                     if record_type not in LINK_LAYER_RECORDS | SWAP_RECORDS]
+    assert {"GI", "GO", "GC", "RE", "WR", "WC", "WA", "PS", "PA", "XL", "XD"} == set(types)
     for record in announced:
         parse_record(wire(record), "cp1252")
 
