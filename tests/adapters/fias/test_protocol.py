@@ -9,8 +9,8 @@ from pmsbridge.adapters.fias.protocol import (
     RECORDS_FROM_PMS,
     RECORDS_TO_PMS,
     RECORDS_WE_USE,
-    SWAP_RECORDS,
     STX,
+    SWAP_RECORDS,
     AnswerStatus,
     Frame,
     FrameDecoder,
@@ -36,6 +36,7 @@ from pmsbridge.adapters.fias.protocol import (
     parse_record,
     parse_time,
     posting_simple,
+    utf8_reading,
     wakeup_answer,
 )
 
@@ -103,6 +104,28 @@ def test_decoder_assembles_a_record_fed_byte_by_byte():
     for byte in stream:
         items += decoder.feed(bytes([byte]))
     assert items == [Frame(EXAMPLE_RECORDS[4]), Frame(EXAMPLE_RECORDS[5])]
+
+
+def test_finish_reports_the_record_a_closed_connection_cut_off():
+    decoder = FrameDecoder(lrc=True)
+    assert decoder.feed(encode_frame(b"GI|RN101|", lrc=True) + b"\x02GI|RN102|GNCu") == [Frame(b"GI|RN101|")]
+    cut = decoder.finish()
+    assert (cut.kind, cut.data) == (FramingErrorKind.CUT_OFF, b"GI|RN102|GNCu")
+    assert "ended before its ETX" in str(cut)
+    assert decoder.feed(b"GO|RN1|\x03") == [FramingError(FramingErrorKind.GARBAGE, b"GO|RN1|\x03",
+                                                          "8 bytes outside a record skipped")]
+    decoder.feed(b"\x02GO|RN1|\x03")
+    assert "before its check byte" in str(decoder.finish())
+    assert decoder.finish() is None
+    decoder.feed(b"\x02")
+    assert decoder.finish() is None  # nothing of the record arrived
+
+
+def test_utf8_reading_spots_utf8_on_a_single_byte_link():
+    assert utf8_reading("GI|RN101|GNMüller|".encode(), "cp1252") == "GN 'Müller'"
+    assert utf8_reading("GI|RN101|GNMüller|".encode("cp1252"), "cp1252") is None
+    assert utf8_reading("GI|RN101|GNMüller|".encode(), "utf-8") is None
+    assert utf8_reading(b"GI|RN101|GNDoe|", "cp850") is None
 
 
 def test_decoder_reports_garbage_before_stx_and_keeps_the_record():
