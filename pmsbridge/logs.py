@@ -3,6 +3,12 @@
 Every record passes a ``SecretRedactor`` first: the secrets of the configuration (passwords,
 tokens, cookies, HMAC keys, registered with ``redact_secrets``) and anything shaped like the
 PBX's derived secrets never reach a log line, whoever logged them.
+
+Log lines carry text from outside (file names, FIAS records, HTTP header values), so the
+formatters, and only they, make a message one line whatever it holds: control characters
+(C0, DEL, C1, and the Unicode line and paragraph separators) are written as ``\\n``, ``\\x1b``,
+``\\u2028``... and the lines of a traceback that follow a text record are indented. No logged
+value can start a line that looks like a record of its own.
 """
 
 from __future__ import annotations
@@ -29,8 +35,39 @@ DERIVED_SECRET_PATTERNS = (
     r"(?<![0-9A-Za-z])sid\d+-\d+(?![0-9A-Za-z])",
 )
 
+# Every character that ends a line, moves the cursor or colours a terminal; a tab stays.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+# Continuation lines (a traceback) start with this, never at a record's first column.
+CONTINUATION_INDENT = "    "
+
 # sd-daemon(3) priority prefixes: journald reads them, so `journalctl -p warning` works.
 JOURNAL_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return _CONTROL_CHARACTERS.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    character = match.group()
+    code = ord(character)
+    return _NAMED_ESCAPES.get(character) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+class TextFormatter(logging.Formatter):
+    """Text lines: the message escaped to one line, a traceback's lines indented below it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        first, _, continuation = super().format(record).partition("\n")
+        if not continuation:
+            return first
+        return first + "\n" + "\n".join(CONTINUATION_INDENT + line for line in continuation.split("\n"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,14 +78,14 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": escape_controls(record.getMessage()),
         }
         if record.exc_info or record.exc_text:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
-class JournalFormatter(logging.Formatter):
+class JournalFormatter(TextFormatter):
     """Text for journald: the level as a priority prefix, no timestamp (the journal adds its own)."""
 
     def __init__(self) -> None:
@@ -189,7 +226,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     elif stderr_is_journal():
         handler.setFormatter(JournalFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     redactors = installed_redactors()
     handler.addFilter(redactors[0] if redactors else SecretRedactor())
     root = logging.getLogger()

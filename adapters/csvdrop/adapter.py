@@ -11,9 +11,11 @@ in the processing folder by an interruption first, then the settled new ones (se
   checkouts and guest changes are recorded, unless the guard holds them (``snapshot``).
 
 A file that cannot be used at all is rejected whole: kept in the ledger with the reason and
-archived with a rejected-rows file holding that reason. When the ledger cannot be written
-the file stays claimed and is tried again at the next poll; later files wait, so that
-delta files still apply in order.
+archived with a rejected-rows file holding that reason. An entry that is not a regular file
+of the folder's own (a link, a directory, a device) is never read (``folder``). When the
+ledger cannot be written, or the file is not settled (it changed after it was seen settled,
+or while it was read or processed), the file stays claimed and is tried again at a later
+poll; later files wait, so that delta files still apply in order.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import Adapter, AdapterContext, LinkState
 from pmsbridge.adapters.csvdrop.config import CsvDropSettings
-from pmsbridge.adapters.csvdrop.folder import DropFolder, RejectedRow, original_name
+from pmsbridge.adapters.csvdrop.folder import (
+    DropFolder,
+    FileRefused,
+    NotSettled,
+    ReadFile,
+    RejectedRow,
+    original_name,
+)
 from pmsbridge.adapters.csvdrop.reader import DropFile, FileRejected, decode, read_drop_file
 from pmsbridge.adapters.csvdrop.rows import RowReader, RowRejected
 from pmsbridge.adapters.csvdrop.snapshot import HELD_SNAPSHOT_KEY, held_reason, plan_snapshot, read_snapshot
@@ -65,8 +74,14 @@ class FileOutcome:
     archived_as: Path | None = None
 
 
-def row_key(claimed_name: str, line: int) -> str:
-    key = f"{claimed_name}:{line}"
+def row_key(claimed_name: str, line: int, raw: str) -> str:
+    """A delta row's idempotency key: the claim, the line and the line's text.
+
+    The text is part of it because a file that changed while it was processed is processed
+    again: its unchanged rows are then duplicates, and a rewritten row is a row of its own.
+    """
+    digest = hashlib.sha256(raw.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+    key = f"{claimed_name}:{line}:{digest}"
     return key if len(key) <= MAX_SOURCE_KEY else "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -145,18 +160,30 @@ class CsvDropAdapter(Adapter):
         self.status.change(LinkState.UP, held_reason(plan) if plan else f"watching {self.config.folder}")
 
     def _process(self, claimed: Path) -> FileOutcome | None:
-        """Process one claimed file; None when it stays claimed for the next poll."""
+        """Process one claimed file; None when it stays claimed for a later poll."""
         name = original_name(claimed)
         kind = self.config.kind_of(name) or "delta"
         outcome = FileOutcome(name, kind)
-        data = claimed.read_bytes()
+        if not self.folder.settled(claimed):
+            return None
+        try:
+            read = self.folder.read(claimed)
+        except NotSettled as err:
+            log.info("csvdrop: %s is not settled (%s); it is read again once it stops changing", name, err)
+            return None
+        except FileRefused as err:
+            outcome.rejected_whole = f"refused, not read: it is {err}"
+            outcome.archived_as = self.folder.set_aside(claimed, outcome.rejected_whole)
+            log.warning("csvdrop: %s %s; set aside as %s", name, outcome.rejected_whole, outcome.archived_as)
+            return outcome
+        data = read.data
         try:
             if kind == "snapshot":
                 rejected, header = self._snapshot(name, data, outcome)
             else:
                 rejected, header = self._delta(claimed, data, outcome)
         except FileRejected as err:
-            return self._reject_whole(claimed, name, data, str(err), outcome)
+            return self._reject_whole(claimed, name, read, str(err), outcome)
         except _Interrupted:
             log.info("csvdrop: stopping; %s stays claimed and is finished at the next start", name)
             return None
@@ -166,9 +193,14 @@ class CsvDropAdapter(Adapter):
             return None
         except Exception as err:  # a file that breaks the adapter is set aside, not retried for ever
             log.exception("csvdrop: %s could not be processed", name)
-            return self._reject_whole(claimed, name, data, f"could not be processed: {err}", outcome)
-        outcome.archived_as = self.folder.archive(claimed, header, rejected)
+            return self._reject_whole(claimed, name, read, f"could not be processed: {err}", outcome)
+        outcome.archived_as, removed = self.folder.archive(claimed, read, header, rejected)
         outcome.rejected = len(rejected)
+        if not removed:
+            log.warning("csvdrop: %s changed while it was processed: the %d bytes applied are archived as %s; it is"
+                        " processed again once it stops changing (rows recorded are not recorded twice)",
+                        name, read.size, outcome.archived_as.name)
+            return None
         log.info("csvdrop: %s (%s): %d recorded, %d duplicates, %d rejected%s", name, kind, outcome.recorded,
                  outcome.duplicates, outcome.rejected, ", held" if outcome.held else "")
         return outcome
@@ -200,7 +232,7 @@ class CsvDropAdapter(Adapter):
         for row in drop.rows:
             try:
                 event = self.rows.delta_event(row, source=self.config.source,
-                                              source_key=row_key(claimed.name, row.line),
+                                              source_key=row_key(claimed.name, row.line, row.raw),
                                               occurred_at=self.ledger.clock())
             except RowRejected as err:
                 self._reject_row(outcome.name, row.line, row.raw, str(err))
@@ -238,16 +270,22 @@ class CsvDropAdapter(Adapter):
                 log.warning("csvdrop: the held snapshot is dropped: %s brought the rooms up to date", name)
         return rejected, drop.header
 
-    def _reject_whole(self, claimed: Path, name: str, data: bytes, reason: str, outcome: FileOutcome) -> FileOutcome:
+    def _reject_whole(self, claimed: Path, name: str, read: ReadFile, reason: str,
+                      outcome: FileOutcome) -> FileOutcome | None:
         self.status.count("rejected_files")
         try:
-            raw, _ = decode(data, self.config.encodings)
+            raw, _ = decode(read.data, self.config.encodings)
         except FileRejected:
-            raw = data.decode("utf-8", errors="backslashreplace")
+            raw = read.data.decode("utf-8", errors="backslashreplace")
         self.ledger.record_rejected(self.config.source, raw, f"{name} rejected whole: {reason}")
         log.warning("csvdrop: %s rejected whole: %s", name, reason)
         outcome.rejected_whole = reason
-        outcome.archived_as = self.folder.archive(claimed, (), [RejectedRow(None, f"file rejected whole: {reason}")])
+        outcome.archived_as, removed = self.folder.archive(
+            claimed, read, (), [RejectedRow(None, f"file rejected whole: {reason}")])
+        if not removed:
+            log.warning("csvdrop: %s changed while it was processed; its new form is read once it stops changing",
+                        name)
+            return None
         return outcome
 
     def _note_reading(self, name: str, drop: DropFile) -> None:

@@ -2,8 +2,19 @@
 
 Client mode (the usual case: the PMS's interface is the TCP server) keeps one connection
 open and reconnects with exponential backoff and jitter between ``reconnect_min`` and
-``reconnect_max`` seconds. Server mode listens, and a new connection from the PMS replaces
-the old one, as the PMS's own interface does.
+``reconnect_max`` seconds.
+
+Server mode listens on a port the hotel network reaches, so it trusts no one by default:
+
+- a connection from an address outside ``allowed_peers`` (by default ``host`` itself) is
+  closed at once, with a log line (one per address and minute);
+- a new connection from an allowed address replaces the current one, as the PMS's own
+  interface does: an IFC8 that reconnects, or its standby after a failover, must not wait
+  for a dead link to time out. Only the PMS's own addresses can do that;
+- records other than the handshake's are acted on only once the link is up; earlier ones
+  are handed to ``on_fault`` (kept as rejected input, never applied). Client mode acts on
+  them, as it always did: there the bridge chose its peer, and older IFCs send records right
+  after LS without waiting for the bridge's LA.
 
 On each connection::
 
@@ -14,20 +25,33 @@ On each connection::
                      <-     LA|DA|TI|
     LA|DA|TI|        ->     the link is up; buffered and live records follow
 
-The bridge sends LS every ``alive_interval`` seconds, which the PMS answers with LA; a
-connection that brings no byte for ``dead_after`` seconds is dead and is dropped. LE ends
-the link either way: ``stop`` sends LE and waits up to about 2 s for the PMS's LE.
+The link comes up on the LA that answers the bridge's LD/LR/LA. FIAS gives an answer no mark
+of what it answers, so an LA counts only when it came in a later read than the LS the
+bridge answered: an LA the PMS sent with its LS, or before any LS, answers nothing and is
+ignored, and the bridge sends no alive check (LS, answered LA) before the link is up, so
+no answer to one can pass for the handshake's.
+
+Once up, the bridge sends LS every ``alive_interval`` seconds, which the PMS answers with
+LA; a connection that brings no byte for ``dead_after`` seconds is dead and is dropped. LE
+ends the link either way: ``stop`` sends LE and waits up to about 2 s for the PMS's LE.
 
 One reader thread per connection cuts the bytes into records and hands every record that
 is not part of the link layer to the ``LinkHandler``, in order. Sending is serialised by a
-lock and allowed from any thread. Bad input never ends the link: framing faults and
-records that fail to parse are passed to ``LinkHandler.on_fault`` with their bytes, and
-the reader carries on; the decoder's ``max_record`` bounds what one record can buffer.
+lock and allowed from any thread. Bad input never ends the link: framing faults, records
+that fail to parse, records before the handshake (server mode) and a record cut off by the
+end of the connection are passed to ``LinkHandler.on_fault`` with their bytes, and the
+reader carries on; the decoder's ``max_record`` bounds what one record can buffer.
+
+A record whose bytes read as UTF-8 on a link set to a single-byte code page is read as the
+configured page all the same (the setting is the site's contract, and switching per record
+would misread a genuine cp1252 text), and the log says which encoding is configured and
+what the record would read as in UTF-8, once per connection.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import logging
 import random
 import socket
@@ -53,6 +77,7 @@ from pmsbridge.adapters.fias.protocol import (
     link_records,
     link_start,
     parse_record,
+    utf8_reading,
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +88,10 @@ TICK = 0.2
 # How long each side waits for the other's LE (the FIAS specification's "about 2 s").
 LE_WAIT = 2.0
 RECEIVE_CHUNK = 65536
+# A refused address is logged at most once in this many seconds (a scanner retries quickly).
+REFUSAL_LOG_INTERVAL = 60.0
+# Addresses remembered for that; a sweep of many addresses must not grow the memory for ever.
+MAX_REFUSALS_REMEMBERED = 1024
 
 
 class LinkHandler(Protocol):
@@ -72,7 +101,8 @@ class LinkHandler(Protocol):
         """A record that is not part of the link layer (LS LD LR LA LE), in arrival order."""
 
     def on_fault(self, problem: str, data: bytes) -> None:
-        """Bytes that are not a readable record: a framing fault or a record that failed to parse."""
+        """Bytes not acted on: a framing fault, a record that failed to parse, a record cut off by
+        the end of the connection, or (server mode) a record before the link was up."""
 
     def on_up(self) -> None:
         """The handshake completed: the PMS will send buffered and live records."""
@@ -96,9 +126,13 @@ class _Connection:
         self.decoder = FrameDecoder(settings.max_record, settings.lrc)
         self.send_lock = threading.Lock()
         self.handshake_sent = False
+        self.reads = 0
+        self.handshake_read = 0
         self.up = False
         self.was_up = False
         self.closed = False
+        self.close_reason: str | None = None
+        self.encoding_noted = False
         self.peer_ended = threading.Event()
         self.finished = threading.Event()
         self.last_received = time.monotonic()
@@ -107,7 +141,10 @@ class _Connection:
         # Records are small and answers are awaited: send each at once.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def close(self) -> None:
+    def close(self, reason: str | None = None) -> None:
+        """Close the socket; ``reason`` says why when the bridge itself ends the connection."""
+        if not self.closed and reason is not None:
+            self.close_reason = reason
         self.closed = True
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -132,6 +169,8 @@ class FiasLink:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self._peers = settings.peer_networks() if settings.mode == "server" else ()
+        self._refusals_logged: dict[str, float] = {}
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -163,7 +202,7 @@ class FiasLink:
                 # The reader finishes on the PMS's LE, or when the PMS simply closes.
                 connection.finished.wait(max(0.0, min(LE_WAIT, deadline - time.monotonic() - 0.5)))
         if connection is not None:
-            connection.close()
+            connection.close("the bridge is stopping")
         if self._listener is not None:
             self._listener.close()
         for thread in (self._thread, connection.reader if connection else None):
@@ -203,7 +242,7 @@ class FiasLink:
             except OSError as err:
                 log.warning("FIAS link to %s: sending %s failed (%s); closing the connection",
                             connection.peer, record.type, err)
-                connection.close()
+                connection.close(f"the bridge closed the connection: sending {record.type} failed ({err})")
                 return False
         log.debug("FIAS sent %s", frame[1:-1].decode(self.settings.encoding, errors="backslashreplace"))
         return True
@@ -253,17 +292,44 @@ class FiasLink:
                     log.exception("FIAS: the listening socket failed")
                     self.handler.on_state(LinkState.FAILED, f"cannot accept connections on {self._where()}")
                 return
+            peer = f"{address[0]}:{address[1]}"
+            if not self._allowed(address[0]):
+                self._refuse(sock, address[0], peer)
+                continue
             previous = self._connection
             if previous is not None and not previous.closed:
-                log.warning("FIAS: a new connection from %s:%s replaces the one from %s",
-                            address[0], address[1], previous.peer)
-                previous.close()
+                log.warning("FIAS: a new connection from %s (an allowed PMS address) replaces the one from %s",
+                            peer, previous.peer)
+                previous.close(f"the bridge closed the connection: replaced by a new one from {peer}")
             if previous is not None and previous.reader is not None:
                 previous.reader.join(5.0)
-            connection = _Connection(sock, f"{address[0]}:{address[1]}", self.settings)
+            connection = _Connection(sock, peer, self.settings)
             connection.reader = threading.Thread(target=self._run, args=(connection,), name="fias-reader",
                                                  daemon=True)
             connection.reader.start()
+
+    def _allowed(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack listener sees IPv4 PMSs this way
+        return any(address in network for network in self._peers)
+
+    def _refuse(self, sock: socket.socket, host: str, peer: str) -> None:
+        now = time.monotonic()
+        if now - self._refusals_logged.get(host, -REFUSAL_LOG_INTERVAL) < REFUSAL_LOG_INTERVAL:
+            log.debug("FIAS: refused another connection from %s", peer)
+        else:
+            if len(self._refusals_logged) >= MAX_REFUSALS_REMEMBERED:
+                self._refusals_logged = {known: at for known, at in self._refusals_logged.items()
+                                         if now - at < REFUSAL_LOG_INTERVAL}
+            self._refusals_logged[host] = now
+            allowed = ", ".join(str(network) for network in self._peers)
+            log.warning("FIAS: refused a connection from %s: not a PMS address in adapters.fias.allowed_peers (%s)",
+                        peer, allowed)
+        sock.close()
 
     # -- one connection ---------------------------------------------------------------------
 
@@ -282,6 +348,9 @@ class FiasLink:
             connection.up = False
             if not connection.closed:
                 connection.close()
+            cut_off = connection.decoder.finish()
+            if cut_off is not None:
+                self.handler.on_fault(f"record cut off by the end of the connection ({reason})", cut_off.data)
             if was_up:
                 log.warning("FIAS: link to %s is down (%s)", connection.peer, reason)
             else:
@@ -302,22 +371,24 @@ class FiasLink:
             except TimeoutError:
                 data = None
             except OSError as err:
-                return "closed" if connection.closed else f"receive failed: {err}"
+                return connection.close_reason or ("closed" if connection.closed else f"receive failed: {err}")
             now = time.monotonic()
             if data == b"":
-                return "the PMS closed the connection"
+                # Shutting a socket down ends its own reads too: who closed it is known here.
+                return connection.close_reason or "the PMS closed the connection"
             if data:
                 connection.last_received = now
+                connection.reads += 1
                 self.receive(connection, data)
                 if connection.peer_ended.is_set():
                     return "link ended (LE)" if self._stopping.is_set() else "the PMS ended the link (LE)"
             elif now - connection.last_received > self.settings.dead_after:
                 return f"nothing received for {self.settings.dead_after:g} s"
-            if now - connection.last_alive_sent >= self.settings.alive_interval:
+            if connection.up and now - connection.last_alive_sent >= self.settings.alive_interval:
                 connection.last_alive_sent = now
                 self._write(connection, link_start(self.local_now()))
             self.handler.on_tick()
-        return "closed"
+        return connection.close_reason or "closed"
 
     def receive(self, connection: _Connection, data: bytes) -> None:
         """Cut ``data`` into records and act on each; never raises for any input."""
@@ -333,6 +404,11 @@ class FiasLink:
             if record.type in LINK_LAYER_RECORDS:
                 self._on_link_record(connection, record)
                 continue
+            if self.settings.mode == "server" and not connection.up:
+                self.handler.on_fault(f"{record.type} record before the link was established (the PMS's LS,"
+                                      " the bridge's LD/LR/LA, the PMS's LA): not acted on", item.payload)
+                continue
+            self._note_encoding(connection, record, item.payload)
             try:
                 self.handler.on_record(record, item.payload)
             except Exception as err:
@@ -344,23 +420,44 @@ class FiasLink:
         if record.type == "LS":
             # The PMS (re)starts the link: describe ourselves. Records keep flowing meanwhile.
             now = self.local_now()
-            for answer in (link_description(now), *link_records(RECORDS_WE_USE), link_alive(now)):
+            description = link_description(now)
+            for answer in (description, *link_records(RECORDS_WE_USE), link_alive(now)):
                 if not self._write(connection, answer):
                     return
             connection.handshake_sent = True
+            connection.handshake_read = connection.reads
+            log.info("FIAS: described the bridge to %s (pmsbridge, PBX interface IFPB, V#%s)",
+                     connection.peer, description.get("V#"))
         elif record.type == "LA":
-            if connection.handshake_sent and not connection.up:
-                connection.up = connection.was_up = True
-                self._failures = 0
-                log.info("FIAS: link to %s is up", connection.peer)
-                self.handler.on_state(LinkState.UP, f"linked to {connection.peer}")
-                self.handler.on_up()
+            if connection.up:
+                return
+            if not connection.handshake_sent or connection.reads == connection.handshake_read:
+                log.info("FIAS: LA from %s ignored: it does not answer the bridge's LD/LR/LA (it came %s)",
+                         connection.peer, "before any LS" if not connection.handshake_sent else "with the LS")
+                return
+            connection.up = connection.was_up = True
+            connection.last_alive_sent = time.monotonic()
+            self._failures = 0
+            log.info("FIAS: link to %s is up", connection.peer)
+            self.handler.on_state(LinkState.UP, f"linked to {connection.peer}")
+            self.handler.on_up()
         elif record.type == "LE":
             if not self._stopping.is_set() and connection.up:
                 self._write(connection, link_end(self.local_now()))
             connection.peer_ended.set()
         else:
             log.debug("FIAS: %s from the PMS: %s", record.type, record.fields)
+
+    def _note_encoding(self, connection: _Connection, record: Record, payload: bytes) -> None:
+        if connection.encoding_noted:
+            return
+        as_utf8 = utf8_reading(payload, self.settings.encoding)
+        if as_utf8 is None:
+            return
+        connection.encoding_noted = True
+        log.warning("FIAS: a %s record from %s looks like UTF-8 (%s) but adapters.fias.encoding is %s, and it is"
+                    " read as %s; if the PMS sends UTF-8, set encoding = \"utf-8\" (noted once per connection)",
+                    record.type, connection.peer, as_utf8, self.settings.encoding, self.settings.encoding)
 
     def _where(self) -> str:
         if self.settings.mode == "server":

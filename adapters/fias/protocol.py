@@ -81,6 +81,8 @@ class FramingErrorKind(enum.Enum):
     """A record grew beyond ``max_record`` bytes; it is dropped up to its ETX or the next STX."""
     BAD_LRC = "bad_lrc"
     """The check byte after ETX did not match (or was missing); the record was dropped."""
+    CUT_OFF = "cut_off"
+    """The stream ended inside a record (a connection reset); reported by `FrameDecoder.finish`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +264,20 @@ class FrameDecoder:
             self._state = _DecoderState.DISCARD_CHECK_BYTE if self.lrc else _DecoderState.IDLE
         return delimiter.end()
 
+    def finish(self) -> FramingError | None:
+        """The stream has ended: the record it cut off, if any, as a ``CUT_OFF`` fault.
+
+        Returns None when no record was begun, or when the one begun holds no byte yet. The
+        decoder is ready for a new stream afterwards.
+        """
+        fault = None
+        if self._state in (_DecoderState.RECORD, _DecoderState.CHECK_BYTE) and self._buffer:
+            partial = bytes(self._buffer)
+            ended = "before its check byte" if self._state is _DecoderState.CHECK_BYTE else "before its ETX"
+            fault = FramingError(FramingErrorKind.CUT_OFF, partial, f"record of {len(partial)} bytes ended {ended}")
+        self._end_record()
+        return fault
+
     def _begin_record(self) -> None:
         self._buffer.clear()
         self._state = _DecoderState.RECORD
@@ -292,6 +308,24 @@ def check_encoding(name: str) -> str:
     if codec != "utf-8" and not _is_single_byte(codec):
         raise ValueError(f"encoding {name!r} is multi-byte; FIAS needs a single-byte code page or UTF-8")
     return codec
+
+
+def utf8_reading(payload: bytes, encoding: str) -> str | None:
+    """How a record on a single-byte code page would read in UTF-8, when it looks like UTF-8.
+
+    Returns ``"<field id> '<value in UTF-8>'"`` for the first field whose bytes are non-ASCII
+    when the whole payload is valid UTF-8 (a PMS sending UTF-8 on a link set to cp1252
+    makes "Müller" read "MÃ¼ller"); None for a UTF-8 site, an ASCII record, or bytes that are
+    not UTF-8 (genuine single-byte text almost never is).
+    """
+    if check_encoding(encoding) == "utf-8" or payload.isascii():
+        return None
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    segment = next(part for part in payload.split(b"|") if not part.isascii())
+    return f"{segment[:2].decode('utf-8', errors='replace')} {segment[2:].decode('utf-8')!r}"
 
 
 def _is_single_byte(codec: str) -> bool:
@@ -550,6 +584,9 @@ RECORDS_WE_USE: dict[str, str] = {
 LINK_LAYER_RECORDS: frozenset[str] = frozenset({"LS", "LD", "LR", "LA", "LE"})
 """The handshake every link speaks; never announced in LR."""
 
+SWAP_RECORDS: frozenset[str] = frozenset({"DR", "DS", "DE"})
+"""The database swap's request, start and end: part of every link, so never announced in LR either."""
+
 RECORDS_FROM_PMS: frozenset[str] = frozenset(
     {"GI", "GO", "GC", "RE", "WR", "WC", "PA", "DS", "DE", "XL", "XD", "LS", "LA", "LE"}
 )
@@ -568,20 +605,25 @@ def link_start(now: dt.datetime) -> Record:
     return Record("LS", _stamp(now))
 
 
-def link_description(now: dt.datetime, version: str = f"pmsbridge {__version__}") -> Record:
-    """LD: the answer to the PMS's LS, naming the bridge as a PBX interface (IF PB)."""
+def link_description(now: dt.datetime, version: str = __version__) -> Record:
+    """LD: the answer to the PMS's LS, describing the bridge as a PBX interface (IF PB) of ``version``.
+
+    V# carries the version alone (``V#0.1.0``), as FIAS peers read it; the product's name has
+    no field of its own in FIAS and appears in the bridge's log instead.
+    """
     return Record("LD", (*_stamp(now), ("V#", version), ("IF", "PB")))
 
 
 def link_records(used: Mapping[str, str]) -> list[Record]:
     """LR: one record per record type in ``used`` (type -> concatenated field ids).
 
-    Link-layer types (LS LD LR LA LE) are skipped: they are never announced. Raises
-    ValueError for a field list that is not a run of two-character ids.
+    Link-layer types (LS LD LR LA LE) and the swap's (DR DS DE) are skipped: FIAS
+    configures neither by LR. Raises ValueError for a field list that is not a run of
+    two-character ids.
     """
     announcements = []
     for record_type, field_ids in used.items():
-        if record_type in LINK_LAYER_RECORDS:
+        if record_type in LINK_LAYER_RECORDS or record_type in SWAP_RECORDS:
             continue
         ids = [field_ids[start : start + 2] for start in range(0, len(field_ids), 2)]
         if not ids or not all(_FIELD_ID.fullmatch(field_id) for field_id in ids):

@@ -13,6 +13,7 @@ from pmsbridge.config import Settings
 from pmsbridge.ledger import dead_letters
 from pmsbridge.ledger.database import create_ledger_engine, require_current_schema
 from pmsbridge.ledger.dead_letters import OperatorRefused
+from pmsbridge.ledger.raw_text import original
 from pmsbridge.ledger.store import Ledger
 
 ACTOR = "command line"
@@ -80,7 +81,7 @@ def show_row(settings: Settings, args: argparse.Namespace) -> int:
               f" [{event.status}]" + (f" by {event.actor}" if event.actor else ""))
         if event.problem:
             print(f"  problem: {event.problem}")
-        print(f"  raw: {event.raw!r}")
+        print(f"  raw: {original(event.raw)!r}")
         if event.parsed:
             print(f"  parsed: {json.dumps(json.loads(event.parsed), ensure_ascii=False)}")
     return 0

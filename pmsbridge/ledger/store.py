@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -63,6 +64,7 @@ from pmsbridge.ledger.models import (
     RoomStateRow,
     utcnow,
 )
+from pmsbridge.ledger.raw_text import storable
 from pmsbridge.ledger.statements import Statement, Transaction, transaction
 from pmsbridge.config import Settings
 from pmsbridge.mapping import RoomMapping
@@ -198,6 +200,15 @@ class Settlement:
 
     recorded: tuple[bool, ...]
     claimed: tuple[ClaimedDelivery, ...]
+
+
+_ROOM_SHAPE = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,15}")
+
+
+def _room_column(room: str | None) -> str | None:
+    """The room of unusable input as the events table holds it: only a room number's shape
+    (what a room field held otherwise is in the raw input)."""
+    return room if room is not None and _ROOM_SHAPE.fullmatch(room) else None
 
 
 def _in_states(column: ColumnElement, states: Iterable[DeliveryState]) -> ColumnElement[bool]:
@@ -425,7 +436,7 @@ class Ledger:
         parsed = event.model_dump_json()
         try:
             with self._writing(), transaction(self.engine) as tx:
-                result = self._record_in(tx, event, raw, actor, parsed, door_notes)
+                result = self._record_in(tx, event, storable(raw), actor, parsed, door_notes)
         except IntegrityError:
             # Another thread or process stored the same (source, source_key) first.
             first = self._find_by_key(event.source, event.source_key) if event.source_key else None
@@ -444,7 +455,7 @@ class Ledger:
         (a resend after the cause was fixed must be applied, not answered as a duplicate)."""
         with Session(self.engine) as session:
             row = InboundEvent(received_at=self.clock(), source=event.source, kind=event.kind,
-                               room=event.room if event.room != "*" else None, actor=actor, raw=raw,
+                               room=event.room if event.room != "*" else None, actor=actor, raw=storable(raw),
                                parsed=event.model_dump_json(), status=EventStatus.REJECTED, problem=problem)
             session.add(row)
             session.commit()
@@ -521,8 +532,8 @@ class Ledger:
         answered as a duplicate of the rejection.
         """
         with Session(self.engine) as session:
-            row = InboundEvent(received_at=self.clock(), source=source, raw=raw, room=room,
-                               status=EventStatus.REJECTED, problem=problem)
+            row = InboundEvent(received_at=self.clock(), source=source, raw=storable(raw), room=_room_column(room),
+                               status=EventStatus.REJECTED, problem=storable(problem))
             session.add(row)
             session.commit()
             log.warning("rejected input from %s (event %s): %s", source, row.id, problem)
@@ -547,8 +558,8 @@ class Ledger:
                 return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         try:
             with Session(self.engine) as session:
-                row = InboundEvent(source=source, source_key=source_key, raw=raw, room=room,
-                                   status=EventStatus.NEEDS_ATTENTION, problem=problem)
+                row = InboundEvent(source=source, source_key=source_key, raw=storable(raw), room=_room_column(room),
+                                   status=EventStatus.NEEDS_ATTENTION, problem=storable(problem))
                 session.add(row)
                 session.commit()
                 event_id = row.id

@@ -17,7 +17,7 @@ from pmsbridge.adapters.fias.answers import WAKEUP_ANSWERS_KEY
 from pmsbridge.cli import main
 from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
 from tests.accounting.conftest import settings_for
-from tests.helpers import wait_for
+from tests.helpers import pms_silent_past_posting_timeout, wait_for
 from tests.ledger.conftest import make_ledger
 
 ROOMS = [str(number) for number in range(101, 111)]
@@ -45,9 +45,9 @@ def bridge(emulator, services, engine):
     ledger.set_value(SWAP_SEEN_KEY, "before the test")
     ledger.set_value(SINCE_KEY, (emulator.local_now() - dt.timedelta(hours=1)).isoformat())
 
-    def start(sim: FiasSimulator, posting_timeout: float = 30.0, **accounting):
+    def start(sim: FiasSimulator, **accounting):
         fias = {"mode": "client", "host": "127.0.0.1", "port": sim.port, "reconnect_min": 0.05,
-                "reconnect_max": 0.2, "move_pair_window": 0, "posting_timeout": posting_timeout}
+                "reconnect_max": 0.2, "move_pair_window": 0}
         settings = settings_for(emulator, adapters={"fias": fias}, sections=services.sections(), **accounting)
         service = services.start(settings)
         assert sim.link_up(10)
@@ -108,19 +108,19 @@ def ps_numbers(sim) -> list[str]:
 def test_an_unanswered_posting_stays_unknown_across_a_restart_until_an_operator_acts(
         simulator, bridge, emulator, services, capsys):
     sim = simulator(posting_answer=None)
-    service, settings = bridge(sim, posting_timeout=0.3)
+    service, settings = bridge(sim)
     sim.check_in("101", "Doe")
     wait_for(lambda: occupied_on_pbx(emulator, "101"))
     emulator.place_call("101", "00442079460000", talk=65)
     [posting_id] = collected(service)
-    wait_for(lambda: posting_states(service) == ["unknown"])
+    wait_for(lambda: pms_silent_past_posting_timeout(service.engine) and posting_states(service) == ["unknown"])
     services.stop(service)
-    again, _ = bridge(sim, posting_timeout=0.3)
+    again, _ = bridge(sim)
     # The next charge goes out after the restart; a resent first one would have gone before it.
     emulator.place_call("101", "0301234567", talk=31)
     [_, second] = collected(again)
     assert sim.wait_for(lambda received: len(ps_numbers(sim)) == 2)
-    wait_for(lambda: posting_states(again) == ["unknown", "unknown"])
+    wait_for(lambda: pms_silent_past_posting_timeout(again.engine) and posting_states(again) == ["unknown", "unknown"])
     sent = [record for record in sim.received if record.type == "PS"]
     assert [(record.get("P#"), record.get("DD")) for record in sent] == [("1", "00442079460000"),
                                                                           ("2", "0301234567")]
@@ -129,7 +129,7 @@ def test_an_unanswered_posting_stays_unknown_across_a_restart_until_an_operator_
     assert main(["postings", "repost", str(posting_id), "--config", config]) == 0
     assert sim.wait_for(lambda received: ps_numbers(sim) == ["1", "2", "3"])
     assert sim.received[-1].get("DD") == "00442079460000"
-    wait_for(lambda: posting_states(again) == ["unknown", "unknown"])
+    wait_for(lambda: pms_silent_past_posting_timeout(again.engine) and posting_states(again) == ["unknown", "unknown"])
     assert main(["postings", "settle", str(second), "--note", "on the folio by hand", "--config", config]) == 0
     assert PostingStore(again.engine).get(second).state == "settled"
     assert "is settled by hand" in capsys.readouterr().out

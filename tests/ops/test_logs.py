@@ -137,6 +137,48 @@ def test_setup_logging_keeps_registered_secrets_and_sets_the_level(capsys):
     assert json.loads(line)["message"] == f"the value is {REDACTED}"
 
 
+# -- values from outside cannot forge a line ---------------------------------------------
+
+FORGED_NAME = "x\n2026-12-03 07:00:00,000 ERROR pmsbridge.fake: forged.csv"
+
+
+def test_a_file_name_with_a_newline_stays_on_its_own_line_in_text(capsys):
+    setup_logging("INFO")
+    logging.getLogger("pmsbridge.adapters.csvdrop.adapter").warning("csvdrop: %s rejected whole", FORGED_NAME)
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith("csvdrop: x\\n2026-12-03 07:00:00,000 ERROR pmsbridge.fake: forged.csv rejected whole")
+    assert " WARNING pmsbridge.adapters.csvdrop.adapter: " in line
+
+
+def test_control_characters_of_every_kind_are_escaped(capsys):
+    setup_logging("INFO")
+    logging.getLogger("pmsbridge.test").warning("%s", "a\rb\x1b[31mc\x00d\x85e\u2028f\tg")
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.endswith("a\\rb\\x1b[31mc\\x00d\\x85e\\u2028f\tg")
+
+
+def test_a_forged_exception_message_is_indented_below_its_record(capsys):
+    setup_logging("INFO")
+    try:
+        raise ValueError(FORGED_NAME)
+    except ValueError:
+        logging.getLogger("pmsbridge.test").exception("handling %s failed", FORGED_NAME)
+    first, *continuation = capsys.readouterr().err.splitlines()
+    assert "handling x\\n2026" in first
+    assert continuation and all(line.startswith("    ") for line in continuation)
+    assert "    2026-12-03 07:00:00,000 ERROR pmsbridge.fake: forged.csv" in continuation
+
+
+def test_json_and_journal_lines_cannot_be_forged_either(tmp_path, monkeypatch, capsys):
+    setup_logging("INFO", "json")
+    logging.getLogger("pmsbridge.test").warning("file %s", FORGED_NAME)
+    [line] = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["message"] == "file x\\n2026-12-03 07:00:00,000 ERROR pmsbridge.fake: forged.csv"
+    record = logging.LogRecord("pmsbridge.test", logging.WARNING, __file__, 1, "file %s", (FORGED_NAME,), None)
+    assert JournalFormatter().format(record) == (
+        "<4>pmsbridge.test: file x\\n2026-12-03 07:00:00,000 ERROR pmsbridge.fake: forged.csv")
+
+
 # -- a whole day in the life, at DEBUG ---------------------------------------------------
 
 

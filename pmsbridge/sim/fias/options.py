@@ -33,7 +33,8 @@ class SimulatorOptions:
     ``posting_answer`` is the AS of the PA answering each PS (``None``: never answer, for
     PA-timeout tests), sent ``posting_delay`` seconds after the PS. With
     ``require_link_description`` nothing but LS goes out until the bridge has sent LD, its
-    LRs and LA (newer IFCs); without it records flow right after LS (older IFCs).
+    LRs and LA (newer IFCs); without it records flow right after LS (older IFCs), which a
+    bridge in server mode keeps as rejected input instead of acting on them.
 
     A database swap (DS, a GI with SF per in-house guest, DE) holds live records back until
     DE, unless ``swap_mixes_live``: then the swap goes out one record every

@@ -55,6 +55,12 @@ def test_unknown_keys_are_rejected():
     ({"swap_checkout_guard": 1.5}, "adapters.fias.swap_checkout_guard"),
     ({"port": 0}, "port 0 is only meaningful in server mode"),
     ({"move_pair_window": -1}, "adapters.fias.move_pair_window"),
+    ({"mode": "server", "host": "0.0.0.0"}, "in server mode listening on '0.0.0.0', allowed_peers must name"),
+    ({"mode": "server", "host": "bridge.hotel.lan"}, "allowed_peers must name the PMS addresses"),
+    ({"mode": "server", "allowed_peers": ["pms.hotel.lan"]}, "'pms.hotel.lan' is not an IP address or network"),
+    ({"mode": "server", "allowed_peers": []}, "an empty list would refuse every PMS"),
+    ({"allowed_peers": ["192.0.2.20"]}, "allowed_peers applies in server mode only"),
+    ({"posting_timeout": 5}, "adapters.fias.posting_timeout: 5 s is too short: FIAS asks for at least 30 s"),
 ])
 def test_bad_values_are_named(section, words):
     assert any(words in problem for problem in problems(**section)), problems(**section)
@@ -83,3 +89,11 @@ def test_the_examples_section_is_valid():
 def test_a_tiny_record_limit_is_refused():
     with pytest.raises(ValidationError, match="max_record"):
         FiasSettings(max_record=10)
+
+
+def test_server_mode_lets_in_the_pms_addresses_only():
+    assert [str(net) for net in FiasSettings(mode="server", host="192.0.2.5").peer_networks()] == ["192.0.2.5/32"]
+    assert [str(net) for net in FiasSettings(mode="server", host="localhost").peer_networks()] == [
+        "127.0.0.1/32", "::1/128"]
+    listed = FiasSettings(mode="server", host="0.0.0.0", allowed_peers=["192.0.2.20", "198.51.100.0/29"])
+    assert [str(net) for net in listed.peer_networks()] == ["192.0.2.20/32", "198.51.100.0/29"]

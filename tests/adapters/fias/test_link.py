@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
+import struct
 import threading
 import time
 
 import pytest
 
+from pmsbridge import __version__
 from pmsbridge.adapters.base import LinkState
 from pmsbridge.adapters.fias.link import FiasLink
 from pmsbridge.adapters.fias.protocol import (
@@ -183,10 +186,11 @@ def test_handshake_describes_the_bridge_and_comes_up_on_the_pms_la(peer, link):
 
     description, *announcements, alive = connection.records
     assert description.type == "LD"
-    assert description.get("IF") == "PB" and description.get("V#").startswith("pmsbridge")
+    assert description.get("IF") == "PB" and description.get("V#") == __version__
     assert description.get("DA") == "261127" and description.get("TI") == "094123"
     assert {record.get("RI"): record.get("FL") for record in announcements} == {
-        record_type: fields for record_type, fields in RECORDS_WE_USE.items() if record_type not in LINK_LAYER_RECORDS}
+        record_type: fields for record_type, fields in RECORDS_WE_USE.items()
+        if record_type not in LINK_LAYER_RECORDS | {"DR", "DS", "DE"}}
     assert all(record.type == "LR" for record in announcements)
     assert alive.type == "LA"
 
@@ -386,3 +390,129 @@ def test_a_pms_that_drops_every_connection_before_the_handshake_is_redialled_eve
     assert handler.ups == 0
     bring_up(pms.connection(3), handler)
     assert fias._failures == 0
+
+
+# --- hostile input on the server-mode port ---------------------------------------------------
+
+
+def connect_from(source: str, port: int) -> PeerConnection:
+    """A PMS-side connection to the bridge's port from a loopback address of its own (127.0.0.0/8)."""
+    return PeerConnection(socket.create_connection(("127.0.0.1", port), source_address=(source, 0)), lrc=False)
+
+
+def test_server_mode_acts_on_no_record_before_the_handshake(link):
+    handler = RecordingHandler()
+    fias = link(handler, mode="server", port=0)
+    intruder = connect_from("127.0.0.1", fias.port)
+    intruder.send(frame("GO|RN151|G#F151|") + frame("GI|RN166|GNNoHandshake|") + frame("RE|RN101|DNY|"))
+    wait_until(lambda: len(handler.faults) == 3)
+    assert handler.records == [] and not fias.up
+    assert all("before the link was established" in problem for problem, _ in handler.faults)
+    assert [data for _, data in handler.faults] == [b"GO|RN151|G#F151|", b"GI|RN166|GNNoHandshake|",
+                                                    b"RE|RN101|DNY|"]
+    bring_up(intruder, handler)
+    intruder.send(frame("RE|RN101|DNY|"))
+    wait_until(lambda: handler.records)
+    assert [record.type for record in handler.records] == ["RE"]
+
+
+def test_an_la_sent_with_the_ls_or_before_it_does_not_bring_the_link_up(peer, link, caplog):
+    caplog.set_level(logging.INFO, logger="pmsbridge.adapters.fias.link")
+    pms, handler = peer(), RecordingHandler()
+    fias = link(handler, port=pms.port)
+    connection = pms.connection()
+    connection.send_record("LA")
+    connection.send(frame("LS|DA261127|TI094123|") + frame("LA|DA261127|TI094123|"))
+    wait_until(lambda: "LA" in connection.types())
+    time.sleep(0.3)  # time enough for a wrong link-up; the right one is awaited below
+    assert not fias.up and handler.ups == 0
+    assert "before any LS" in caplog.text and "it came with the LS" in caplog.text
+    connection.send_record("LA")
+    wait_until(lambda: fias.up)
+    assert handler.ups == 1
+
+
+def test_no_alive_check_goes_out_before_the_link_is_up(peer, link):
+    pms, handler = peer(), RecordingHandler()
+    link(handler, port=pms.port, alive_interval=0.1, dead_after=5.0)
+    connection = pms.connection()
+    connection.send_record("LS")
+    wait_until(lambda: "LA" in connection.types())
+    time.sleep(0.5)  # five alive intervals
+    assert "LS" not in connection.types()
+    connection.send_record("LA")
+    wait_until(lambda: "LS" in connection.types())
+
+
+def test_server_mode_refuses_addresses_other_than_the_pms(link, caplog):
+    handler = RecordingHandler()
+    fias = link(handler, mode="server", host="127.0.0.1", port=0)
+    pms = connect_from("127.0.0.1", fias.port)
+    bring_up(pms, handler)
+    stranger = connect_from("127.0.0.3", fias.port)
+    assert stranger.closed.wait(5)
+    assert "refused a connection from 127.0.0.3:" in caplog.text
+    assert "not a PMS address in adapters.fias.allowed_peers (127.0.0.1/32)" in caplog.text
+    assert fias.up and not pms.closed.is_set() and handler.downs == 0
+
+
+def test_an_allowed_address_replaces_the_link_and_no_other_can(link, caplog):
+    handler = RecordingHandler()
+    fias = link(handler, mode="server", host="127.0.0.1", port=0, allowed_peers=["127.0.0.1", "127.0.0.2"])
+    first = connect_from("127.0.0.1", fias.port)
+    bring_up(first, handler)
+    assert connect_from("127.0.0.9", fias.port).closed.wait(5)
+    assert not first.closed.is_set() and fias.up
+    standby = connect_from("127.0.0.2", fias.port)  # an IFC8 after a failover
+    assert first.closed.wait(5)
+    bring_up(standby, handler)
+    assert handler.ups == 2 and handler.downs == 1
+    assert "(an allowed PMS address) replaces the one from 127.0.0.1:" in caplog.text
+    assert "replaced by a new one from 127.0.0.2:" in caplog.text
+    assert "the PMS closed the connection" not in caplog.text
+
+
+def reset(connection: PeerConnection) -> None:
+    """End the connection with a reset (RST), as a crashing PMS or a firewall does."""
+    connection.sock.shutdown(socket.SHUT_RD)  # wakes the peer's reader; nothing goes on the wire
+    assert connection.closed.wait(5)
+    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.sock.close()
+
+
+def test_a_record_cut_off_by_a_connection_reset_is_reported_with_its_bytes(peer, link):
+    pms, handler = peer(), RecordingHandler()
+    link(handler, port=pms.port)
+    connection = pms.connection()
+    bring_up(connection, handler)
+    connection.send(frame("GI|RN101|GNWhole|") + b"\x02GI|RN102|GNCut")
+    wait_until(lambda: handler.records)
+    reset(connection)
+    wait_until(lambda: handler.downs == 1)
+    [(problem, data)] = handler.faults
+    assert problem.startswith("record cut off by the end of the connection (receive failed:")
+    assert data == b"GI|RN102|GNCut"
+
+
+def test_a_connection_the_bridge_drops_is_not_said_to_be_closed_by_the_pms(peer, link, caplog):
+    caplog.set_level(logging.INFO, logger="pmsbridge.adapters.fias.link")
+    pms, handler = peer(), RecordingHandler()
+    fias = link(handler, port=pms.port)
+    connection = pms.connection()
+    bring_up(connection, handler)
+    fias.stop(timeout=3)
+    assert "the PMS closed the connection" not in caplog.text
+    assert "link ended (LE)" in caplog.text or "the bridge is stopping" in caplog.text
+
+
+def test_utf8_on_a_cp1252_link_is_read_as_configured_and_the_log_says_so(peer, link, caplog):
+    pms, handler = peer(), RecordingHandler()
+    link(handler, port=pms.port)
+    connection = pms.connection()
+    bring_up(connection, handler)
+    connection.send(encode_frame("GI|RN101|GNMüller|".encode("utf-8")) + encode_frame("GC|RN101|GNMüller|".encode()))
+    wait_until(lambda: len(handler.records) == 2)
+    assert handler.records[0].get("GN") == "MÃ¼ller"
+    assert "a GI record from 127.0.0.1:" in caplog.text
+    assert "looks like UTF-8 (GN 'Müller') but adapters.fias.encoding is cp1252" in caplog.text
+    assert caplog.text.count("looks like UTF-8") == 1

@@ -10,6 +10,7 @@ from pmsbridge.adapters.fias.protocol import (
     RECORDS_TO_PMS,
     RECORDS_WE_USE,
     STX,
+    SWAP_RECORDS,
     AnswerStatus,
     Frame,
     FrameDecoder,
@@ -35,6 +36,7 @@ from pmsbridge.adapters.fias.protocol import (
     parse_record,
     parse_time,
     posting_simple,
+    utf8_reading,
     wakeup_answer,
 )
 
@@ -102,6 +104,28 @@ def test_decoder_assembles_a_record_fed_byte_by_byte():
     for byte in stream:
         items += decoder.feed(bytes([byte]))
     assert items == [Frame(EXAMPLE_RECORDS[4]), Frame(EXAMPLE_RECORDS[5])]
+
+
+def test_finish_reports_the_record_a_closed_connection_cut_off():
+    decoder = FrameDecoder(lrc=True)
+    assert decoder.feed(encode_frame(b"GI|RN101|", lrc=True) + b"\x02GI|RN102|GNCu") == [Frame(b"GI|RN101|")]
+    cut = decoder.finish()
+    assert (cut.kind, cut.data) == (FramingErrorKind.CUT_OFF, b"GI|RN102|GNCu")
+    assert "ended before its ETX" in str(cut)
+    assert decoder.feed(b"GO|RN1|\x03") == [FramingError(FramingErrorKind.GARBAGE, b"GO|RN1|\x03",
+                                                          "8 bytes outside a record skipped")]
+    decoder.feed(b"\x02GO|RN1|\x03")
+    assert "before its check byte" in str(decoder.finish())
+    assert decoder.finish() is None
+    decoder.feed(b"\x02")
+    assert decoder.finish() is None  # nothing of the record arrived
+
+
+def test_utf8_reading_spots_utf8_on_a_single_byte_link():
+    assert utf8_reading("GI|RN101|GNMüller|".encode(), "cp1252") == "GN 'Müller'"
+    assert utf8_reading("GI|RN101|GNMüller|".encode("cp1252"), "cp1252") is None
+    assert utf8_reading("GI|RN101|GNMüller|".encode(), "utf-8") is None
+    assert utf8_reading(b"GI|RN101|GNDoe|", "cp850") is None
 
 
 def test_decoder_reports_garbage_before_stx_and_keeps_the_record():
@@ -497,10 +521,10 @@ def test_link_layer_builders_match_the_examples():
     assert wire(database_resync_request(NOW)) == b"DR|DA261127|TI094123|"
 
 
-def test_link_description_names_the_bridge_by_default():
+def test_link_description_carries_the_version_alone_by_default():
     from pmsbridge import __version__
 
-    assert link_description(NOW).get("V#") == f"pmsbridge {__version__}"
+    assert link_description(NOW).get("V#") == __version__
     assert link_description(NOW).get("IF") == "PB"
 
 
@@ -512,11 +536,12 @@ def test_link_records_announce_one_record_type_each():
     ]
 
 
-def test_link_records_for_the_bridge_skip_the_link_layer():
+def test_link_records_for_the_bridge_skip_the_link_layer_and_the_swap():
     announced = link_records(RECORDS_WE_USE)
     types = [record.get("RI") for record in announced]
-    assert types == [record_type for record_type in RECORDS_WE_USE if record_type not in LINK_LAYER_RECORDS]
-    assert {"GI", "GO", "GC", "RE", "WR", "WC", "WA", "PS", "PA", "DR", "DS", "DE", "XL", "XD"} == set(types)
+    assert types == [record_type for record_type in RECORDS_WE_USE
+                     if record_type not in LINK_LAYER_RECORDS | SWAP_RECORDS]
+    assert {"GI", "GO", "GC", "RE", "WR", "WC", "WA", "PS", "PA", "XL", "XD"} == set(types)
     for record in announced:
         parse_record(wire(record), "cp1252")
 
