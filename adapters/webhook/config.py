@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from pmsbridge.adapters.hotel_time import check_format
 from pmsbridge.config import is_placeholder, resolve_secrets
+from pmsbridge.web.server import MAX_REQUEST_BYTES
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,8 +48,6 @@ EVENT_TARGETS_NEEDING = {
     "dnd_off": ("room",),
 }
 SIGNED_STRING_PLACEHOLDERS = ("{body}", "{timestamp}")
-# The bridge's web server refuses larger requests for every path (MAX_CONTENT_LENGTH).
-MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def _listed_secrets(value: Any) -> Any:
