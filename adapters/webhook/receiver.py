@@ -8,7 +8,8 @@ the request is known to be allowed:
 3. the declared ``Content-Length``, then the bytes actually read, against ``max_body_bytes``
    (413): Flask's ``MAX_CONTENT_LENGTH`` is app-wide, the limit here is per source;
 4. the signature and its timestamp window, over the raw bytes (401);
-5. JSON, then the mapping: a body that cannot be used is kept with ``record_rejected`` and
+5. JSON (within the bounds of ``json_body``: nesting, number size, finite numbers only),
+   then the mapping: a body that cannot be used is kept with ``record_rejected`` and
    answered 400, or 202 when the source is set to ``on_bad_body = "accept"`` (a PMS that
    retries every non-2xx would otherwise resend it for days);
 6. ``Ledger.record``: one transaction stores the raw body, the room state and the PBX
@@ -23,7 +24,6 @@ a secret never appears in it, nor in a log line. A ledger that cannot be written
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import AdapterStatus
 from pmsbridge.adapters.webhook.config import IpNetwork, SourceSettings
+from pmsbridge.adapters.webhook.json_body import BodyRefused, parse_body
 from pmsbridge.adapters.webhook.mapping import Ignored, NeedsFetch, PayloadMapper, PayloadNotMapped
 from pmsbridge.adapters.webhook.signature import RequestRefused, token_matches, verify_signature
 from pmsbridge.ledger.store import Ledger
@@ -172,9 +173,9 @@ class WebhookReceiver:
     def _record(self, body: bytes) -> Reply:
         raw = body.decode("utf-8", errors="backslashreplace")
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return self._bad_body(raw, f"the body is not JSON in UTF-8 ({err})")
+            payload = parse_body(body)
+        except BodyRefused as err:
+            return self._bad_body(raw, str(err))
         try:
             mapped = self.mapper.map(payload, body, self.ledger.clock())
         except PayloadNotMapped as err:

@@ -78,3 +78,10 @@ def test_an_oversize_chunked_body_is_stopped_by_the_read(werkzeug_url, ledger):
     assert empty.status_code == 202  # an empty body is not JSON: kept as a dead letter (on_bad_body = "accept")
     thin = {"topic": "Reservation", "type": "checked-out", "id": "a2", "data": {"entityId": "ABC-1"}}
     assert requests.post(url, json=thin, headers=token, timeout=10).json()["status"] == "needs_fetch"
+
+
+def test_hostile_bodies_over_http_get_a_json_400(waitress_url, ledger):
+    for body in (b"[" * 100_000, b'{"event": "ping", "n": ' + b"9" * 200_000 + b"}"):
+        reply = requests.post(f"{waitress_url}/webhook/pms", data=body, headers=signed_headers(body), timeout=10)
+        assert reply.status_code == 400 and reply.headers["Content-Type"] == "application/json"
+        assert ledger.event(reply.json()["event_id"]).raw == body.decode()

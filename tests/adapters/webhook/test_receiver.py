@@ -255,3 +255,60 @@ def test_the_status_counts_what_happened(app_for):
     assert adapter.status.counters == {"received": 4, "recorded": 1, "duplicate": 1, "ignored": 1, "refused": 1}
     assert adapter.status.state == "up" and adapter.status.detail == "receiving at /webhook/pms"
     assert adapter.status.last_record_at is not None
+
+
+# -- hostile bodies: kept, answered 400 with a reason, never a traceback ---------------------
+
+
+def post_raw_signed(client, body: bytes):
+    return client.post("/webhook/pms", data=body, headers=signed_headers(body))
+
+
+def assert_kept_and_refused(reply, body: bytes, ledger, reason: str) -> None:
+    assert reply.status_code == 400 and reply.is_json, reply.data[:200]
+    assert reason in reply.json["error"]
+    row = ledger.event(reply.json["event_id"])
+    assert (row.status, row.raw, row.problem) == (EventStatus.REJECTED, body.decode(), reply.json["error"])
+    assert ledger.deliveries() == []
+
+
+def test_a_body_of_100k_nested_brackets_is_kept_and_refused(client, ledger, caplog):
+    body = b"[" * 100_000
+    assert_kept_and_refused(post_raw_signed(client, body), body, ledger, "nests objects and lists more than 32 deep")
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(client, ledger):
+    reply = post_signed(client, check_in_body("101", last_name="[[[[{{{{" * 20))
+    assert reply.status_code == 200 and reply.json["status"] == "applied"
+
+
+def test_a_number_of_200000_digits_is_kept_and_refused(client, ledger, caplog):
+    body = b'{"id": "evt-1", "event": "reservation.checked_in", "reservation": {"room": ' + b"7" * 200_000 + b"}}"
+    assert_kept_and_refused(post_raw_signed(client, body), body, ledger, "a number of 200000 characters")
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_non_finite_numbers_are_refused_at_the_door(client, ledger):
+    for number, reason in ((b"NaN", "NaN"), (b"Infinity", "Infinity"), (b"-Infinity", "-Infinity"),
+                           (b"1e400", "1e400")):
+        body = (b'{"id": "evt-%s", "event": "reservation.checked_in", "reservation": {"room": %s}}'
+                % (number.strip(b"-"), number))
+        assert_kept_and_refused(post_raw_signed(client, body), body, ledger, reason)
+    assert "nan" not in ledger.room_states() and "inf" not in ledger.room_states()
+
+
+def test_a_room_that_is_a_fraction_or_true_is_refused(client, ledger):
+    for room in (101.5, 101.0, True):
+        reply = post_signed(client, check_in_body(room, event_id=f"evt-{room}"))
+        assert reply.status_code == 400
+        assert "expected a room number as text or a whole number" in reply.json["error"]
+    assert ledger.room_states() == {}
+    whole = post_signed(client, check_in_body(102, event_id="evt-102"))
+    assert whole.status_code == 200 and ledger.event(whole.json["event_id"]).room == "102"
+
+
+def test_a_hostile_body_without_authentication_leaves_no_row(client, ledger):
+    body = b"[" * 100_000
+    reply = client.post("/webhook/pms", data=body, headers=signed_headers(body, key="forged-key-1234"))
+    assert reply.status_code == 401 and ledger.events() == []
