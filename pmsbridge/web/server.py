@@ -13,6 +13,10 @@ request reaches Flask:
   ``Content-Length`` is refused before a byte of the body is read, a chunked body when it
   passes the limit, so no request, authenticated or not, is buffered beyond it.
 
+When every thread is busy, waitress warns "Task queue depth is N" for each request that
+waits; ``QueueWarningFilter`` lets one such line through per minute, so a burst of a
+thousand webhooks logs one line, not a thousand.
+
 The connections are watched with ``poll`` rather than ``select``, which cannot watch
 descriptors numbered 1024 or more, and the process's descriptor limit is raised to fit
 ``connection_limit`` where the hard limit allows (the systemd unit sets it with
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 import logging
 import resource
+import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,6 +47,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 WEB_THREADS = 8
 # Descriptors the process needs besides the web connections (database, PBX, PMS links, logs).
 OTHER_DESCRIPTORS = 256
+# At most one "Task queue depth" warning in this many seconds.
+QUEUE_WARNING_INTERVAL = 60.0
 
 
 def create_web_server(app: Flask, settings: WebSettings, *, sockets: dict[int, object]) -> BaseWSGIServer:
@@ -51,6 +60,7 @@ def create_web_server(app: Flask, settings: WebSettings, *, sockets: dict[int, o
     from waitress import create_server
 
     raise_descriptor_limit(settings.connection_limit + OTHER_DESCRIPTORS)
+    install_queue_warning_filter()
     host, port = settings.host_port
     return create_server(
         app, host=host, port=port, threads=WEB_THREADS, ident="pmsbridge", map=sockets,
@@ -79,3 +89,48 @@ def raise_descriptor_limit(wanted: int) -> None:
     if target < wanted:
         log.warning("the process may open only %d files (hard limit); web.connection_limit needs about %d: "
                     "raise LimitNOFILE in the systemd unit or lower web.connection_limit", target, wanted)
+
+
+class QueueWarningFilter(logging.Filter):
+    """Lets one of waitress's "Task queue depth is N" warnings through per ``interval`` seconds.
+
+    Under a burst waitress warns for every request that finds all threads busy (a thousand
+    webhooks, nearly a thousand lines). A burst still shows, once; the next line that passes
+    says how many were folded since the one before and the deepest queue they saw.
+    """
+
+    def __init__(self, interval: float = QUEUE_WARNING_INTERVAL, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last_passed: float | None = None
+        self._folded = 0
+        self._deepest = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Task queue depth"):
+            return True
+        depth = record.args[0] if isinstance(record.args, tuple) and record.args else 0
+        with self._lock:
+            now = self.clock()
+            if self._last_passed is not None and now - self._last_passed < self.interval:
+                self._folded += 1
+                self._deepest = max(self._deepest, depth)
+                return False
+            folded, deepest = self._folded, max(self._deepest, depth)
+            self._last_passed, self._folded, self._deepest = now, 0, 0
+        if folded:
+            record.msg = "Task queue depth is %d (%d more such warnings folded since the last line, the deepest %d)"
+            record.args = (depth, folded, deepest)
+        else:
+            record.msg = "Task queue depth is %d (all web threads busy; further warnings folded for %d s)"
+            record.args = (depth, int(self.interval))
+        return True
+
+
+def install_queue_warning_filter() -> None:
+    """Put one ``QueueWarningFilter`` on waitress's queue logger (once per process)."""
+    logger = logging.getLogger("waitress.queue")
+    if not any(isinstance(existing, QueueWarningFilter) for existing in logger.filters):
+        logger.addFilter(QueueWarningFilter())

@@ -1,15 +1,17 @@
 """The web server as the service runs it (waitress on 127.0.0.1) against hostile clients:
-a slowloris, oversize bodies without a token, oversize headers, idle connections."""
+a slowloris, oversize bodies without a token, oversize headers, idle connections; and the
+folding of waitress's queue warnings."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
 import pytest
 import requests
 
-from pmsbridge.web.server import MAX_REQUEST_BYTES, raise_descriptor_limit
+from pmsbridge.web.server import MAX_REQUEST_BYTES, QueueWarningFilter, raise_descriptor_limit
 from tests.helpers import wait_for
 from tests.web.conftest import bridge_settings, start_service
 
@@ -114,3 +116,22 @@ def test_an_idle_connection_is_closed_after_the_channel_timeout(tmp_path, emulat
             assert idle.recv(1) == b""  # closed by the server, before the socket's own 10 s timeout
     finally:
         service.stop()
+
+
+def queue_warning(depth: int) -> logging.LogRecord:
+    return logging.LogRecord("waitress.queue", logging.WARNING, "task.py", 114, "Task queue depth is %d", (depth,),
+                             None)
+
+
+def test_queue_depth_warnings_are_folded_into_one_line_a_minute():
+    now = [1000.0]
+    folder = QueueWarningFilter(interval=60, clock=lambda: now[0])
+    passed = [record for depth in range(1, 992) if folder.filter(record := queue_warning(depth))]
+    assert [record.getMessage() for record in passed] == [
+        "Task queue depth is 1 (all web threads busy; further warnings folded for 60 s)"]
+    now[0] += 61
+    later = queue_warning(3)
+    assert folder.filter(later)
+    assert later.getMessage() == "Task queue depth is 3 (990 more such warnings folded since the last line, the deepest 991)"
+    other = logging.LogRecord("waitress.queue", logging.WARNING, "task.py", 1, "something else", (), None)
+    assert folder.filter(other)
