@@ -1,4 +1,11 @@
-"""Login and logout. Each attempt is audited; refusals never tell whether a name exists."""
+"""Login and logout. Failures are audited; refusals never tell whether a name exists.
+
+A failed login answers 401 with "wrong user name or password"; an attempt whose address
+or name has to wait after repeated failures (``pmsbridge.login_throttle``) answers 429
+with ``Retry-After`` and the same message for every name. The audit log gets each failure
+and each address or name that starts to be slowed down; a name that is not an account's
+is never written down (it may be a password typed into the wrong field).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from pmsbridge.login_throttle import NAME, RULES
 from pmsbridge.users import LoginRefused
 from pmsbridge.web.context import web
 from pmsbridge.web.security import check_csrf, current_user, safe_next, start_session
@@ -15,9 +23,12 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("auth", __name__)
 
+# The audit log's actor for a login with a name no account has.
+UNKNOWN_NAME = "unknown user name"
+
 
 @blueprint.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
+def login() -> str | Response | tuple[str, int, dict[str, str]]:
     target = safe_next(request.values.get("next")) or url_for("board.rooms")
     if request.method == "GET":
         if current_user() is not None:
@@ -28,21 +39,37 @@ def login() -> str | Response:
     password = request.form.get("password", "")
     context = web()
     try:
-        account = context.users.authenticate(name, password)
+        account = context.users.authenticate(name, password, request.remote_addr)
     except LoginRefused as refused:
-        # Only names of real accounts are logged: a password typed into the name field is not.
-        if name and context.users.get(name) is not None:
-            action = "login locked" if refused.locked_until else "login failed"
-            log.warning("web %s for %s from %s", action, name, request.remote_addr)
-            context.service.ledger.audit(name, action, detail=f"from {request.remote_addr}")
-        else:
-            log.warning("web login refused for an unknown user name from %s", request.remote_addr)
+        _record_refusal(refused)
         flash(str(refused), "error")
-        return render_template("login.html", next=target, name=name), 401
+        if refused.retry_after:
+            return render_template("login.html", next=target, name=name), 429, {
+                "Retry-After": str(refused.retry_after)}
+        return render_template("login.html", next=target, name=name), 401, {}
     start_session(account)
     context.service.ledger.audit(account.name, "login", detail=f"from {request.remote_addr}")
     log.info("%s logged in to the web interface", account.name)
     return redirect(target)
+
+
+def _record_refusal(refused: LoginRefused) -> None:
+    """Log and audit a refused login: the same work for a known and an unknown name."""
+    actor, address = refused.account or UNKNOWN_NAME, request.remote_addr
+    ledger = web().service.ledger
+    if refused.retry_after:
+        log.warning("web login for %s from %s refused unchecked: %d s to wait after repeated failures",
+                    actor, address, refused.retry_after)
+        return
+    log.warning("web login failed for %s from %s", actor, address)
+    ledger.audit(actor, "login failed", detail=f"from {address}")
+    for key in refused.throttle_started:
+        kind, _, value = key.partition(":")
+        rule = RULES[kind]
+        subject = f"user name {actor}" if rule is NAME else f"address {value}"
+        ledger.audit(actor, "login throttled",
+                     detail=f"{rule.free} failed logins in a row for {subject}: each further try waits, "
+                            f"from 1 s doubling up to {rule.longest:g} s")
 
 
 @blueprint.post("/logout")
@@ -50,6 +77,8 @@ def logout() -> Response:
     check_csrf()
     user = current_user()
     if user is not None:
+        # Every session of the user ends, on every screen: a copied cookie opens nothing.
+        web().users.end_sessions(user.name)
         web().service.ledger.audit(user.name, "logout")
     session.clear()
     flash("You are logged out.", "ok")
