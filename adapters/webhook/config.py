@@ -107,6 +107,13 @@ class SignatureSettings(BaseModel):
     def _timestamp_source(self) -> SignatureSettings:
         if "{timestamp}" in self.template and self.timestamp_header is None:
             raise ValueError("the template signs {timestamp}: set timestamp_header")
+        if self.timestamp_header is not None and "{timestamp}" not in self.template:
+            # The window would check a time nobody signed: a captured body could be sent
+            # again with a fresh timestamp, for ever.
+            raise ValueError(f"timestamp_header = {self.timestamp_header!r} enforces a time window, but template "
+                             f"{self.template!r} does not sign {{timestamp}}, so a captured request could be resent "
+                             'with a fresh time: use a template such as "{timestamp}.{body}", or remove '
+                             "timestamp_header")
         return self
 
 

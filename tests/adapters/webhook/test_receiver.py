@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import time
 
@@ -91,6 +93,14 @@ def test_an_expired_timestamp_is_refused(client, ledger, engine):
     reply = post_signed(client, check_in_body("101"), timestamp=time.time() - 600)
     assert reply.status_code == 401 and ledger.events() == []
     assert "outside the 300 s window" in audit_entries(engine)[0].detail
+
+
+def test_a_nan_timestamp_is_refused_even_when_the_signature_covers_it(client, ledger, engine):
+    body = encode(check_in_body("101"))
+    digest = hmac.new(HMAC_KEY.encode(), b"nan." + body, hashlib.sha256).hexdigest()
+    reply = client.post("/webhook/pms", data=body, headers={"X-Signature": f"sha256={digest}", "X-Timestamp": "nan"})
+    assert reply.status_code == 401 and ledger.events() == []
+    assert "timestamp 'nan' is not unix time" in audit_entries(engine)[0].detail
 
 
 def test_a_rotated_key_is_accepted_during_the_rotation(app_for, ledger):
