@@ -282,6 +282,9 @@ class WebSettings(Section):
     max_request_header_size: int = Field(
         default=32_768, ge=8192, le=262_144, description="request line and headers, in bytes; larger: 431"
     )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="reverse proxies whose X-Forwarded-For names the client (login throttle)"
+    )
 
     @model_validator(mode="before")
     @classmethod

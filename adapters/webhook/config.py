@@ -25,10 +25,10 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from pmsbridge.adapters.hotel_time import check_format
+from pmsbridge.client_address import IpNetwork
 from pmsbridge.config import is_placeholder, resolve_secrets
 from pmsbridge.web.server import MAX_REQUEST_BYTES
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # What a source's event type may be mapped to: a canonical event, a thin notification that
 # needs a fetch from the PMS API (kept, flagged for an operator), or nothing at all.

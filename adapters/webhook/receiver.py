@@ -23,7 +23,6 @@ a secret never appears in it, nor in a log line. A ledger that cannot be written
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -36,15 +35,15 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import AdapterStatus
-from pmsbridge.adapters.webhook.config import IpNetwork, SourceSettings
+from pmsbridge.adapters.webhook.config import SourceSettings
 from pmsbridge.adapters.webhook.json_body import BodyRefused, parse_body
 from pmsbridge.adapters.webhook.mapping import Ignored, NeedsFetch, PayloadMapper, PayloadNotMapped
 from pmsbridge.adapters.webhook.signature import RequestRefused, token_matches, verify_signature
+from pmsbridge.client_address import IpAddress, client_address
 from pmsbridge.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # events.RoomNumber's longest room; a thin notification's room id is kept only if it fits.
 MAX_ROOM_LENGTH = 16
 
@@ -65,29 +64,6 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _address(text: str | None) -> IpAddress | None:
-    try:
-        return ipaddress.ip_address((text or "").strip().strip("[]"))
-    except ValueError:
-        return None
-
-
-def client_address(remote_addr: str | None, forwarded_for: str | None,
-                   trusted_proxies: list[IpNetwork]) -> IpAddress | None:
-    """The client's address: the peer, or behind trusted proxies the last X-Forwarded-For hop they did not add.
-
-    None when an address cannot be read (which no allow-list admits).
-    """
-    address = _address(remote_addr)
-    if forwarded_for is None:
-        return address
-    for hop in reversed(forwarded_for.split(",")):
-        if address is None or not any(address in network for network in trusted_proxies):
-            break
-        address = _address(hop)
-    return address
 
 
 def _bearer(value: str | None) -> str | None:

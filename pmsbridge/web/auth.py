@@ -1,6 +1,7 @@
 """Login and logout. Failures are audited; refusals never tell whether a name exists.
 
-A failed login answers 401 with "wrong user name or password"; an attempt whose address
+The client's address is the peer's, or behind ``web.trusted_proxies`` the one their
+X-Forwarded-For names. A failed login answers 401 with "wrong user name or password"; an attempt whose address
 or name has to wait after repeated failures (``pmsbridge.login_throttle``) answers 429
 with ``Retry-After`` and the same message for every name. The audit log gets each failure
 and each address or name that starts to be slowed down; a name that is not an account's
@@ -14,6 +15,7 @@ import logging
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from pmsbridge.client_address import IpAddress, client_address
 from pmsbridge.login_throttle import NAME, RULES
 from pmsbridge.users import LoginRefused
 from pmsbridge.web.context import web
@@ -38,24 +40,26 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     name = request.form.get("name", "").strip().lower()
     password = request.form.get("password", "")
     context = web()
+    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                             context.settings.web.trusted_proxies)
     try:
-        account = context.users.authenticate(name, password, request.remote_addr)
+        account = context.users.authenticate(name, password, str(address) if address else None)
     except LoginRefused as refused:
-        _record_refusal(refused)
+        _record_refusal(refused, address)
         flash(str(refused), "error")
         if refused.retry_after:
             return render_template("login.html", next=target, name=name), 429, {
                 "Retry-After": str(refused.retry_after)}
         return render_template("login.html", next=target, name=name), 401, {}
     start_session(account)
-    context.service.ledger.audit(account.name, "login", detail=f"from {request.remote_addr}")
+    context.service.ledger.audit(account.name, "login", detail=f"from {address}")
     log.info("%s logged in to the web interface", account.name)
     return redirect(target)
 
 
-def _record_refusal(refused: LoginRefused) -> None:
+def _record_refusal(refused: LoginRefused, address: IpAddress | None) -> None:
     """Log and audit a refused login: the same work for a known and an unknown name."""
-    actor, address = refused.account or UNKNOWN_NAME, request.remote_addr
+    actor = refused.account or UNKNOWN_NAME
     ledger = web().service.ledger
     if refused.retry_after:
         log.warning("web login for %s from %s refused unchecked: %d s to wait after repeated failures",

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from pmsbridge.events import CheckIn, Guest
-from pmsbridge.login_throttle import NAME
+from pmsbridge.login_throttle import ADDRESS, NAME
 from pmsbridge.users import UserStore
 from pmsbridge.web import create_app
 from pmsbridge.web.ledger_pages import audit_entries
@@ -264,6 +264,34 @@ def test_unknown_names_get_the_same_answers_as_known_ones(app, service, hashes_c
     assert [row.action for row in entries if row.actor == "unknown user name"] == \
         [row.action for row in entries if row.actor == FRONTDESK]
     assert not any("nobody" in f"{row.actor} {row.detail}" for row in entries)
+
+
+def test_behind_a_trusted_proxy_failures_count_against_the_forwarded_client(tmp_path, emulator, ledger_template):
+    shutil.copy(ledger_template, tmp_path / LEDGER_FILE)
+    settings = bridge_settings(tmp_path, emulator, trusted_proxies=["10.0.0.1"])
+    service = start_service(settings)
+    try:
+        app = create_app(settings, service)
+        freeze_login_clock(app)
+
+        def through_proxy(client_ip: str, name: str, password: str | None = None):
+            client = app.test_client()
+            client.environ_base.update(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=client_ip)
+            return login(client, name, password)
+
+        for attempt in range(ADDRESS.free):
+            assert through_proxy("203.0.113.66", f"guess{attempt}", "wrong").status_code == 401
+        assert through_proxy("203.0.113.66", ADMIN).status_code == 429
+        assert through_proxy("192.0.2.40", ADMIN).status_code == 302  # another client behind the same proxy
+        # From anywhere else the header is the client's own word and is not believed.
+        spoofing = app.test_client()
+        spoofing.environ_base.update(REMOTE_ADDR="198.51.100.50", HTTP_X_FORWARDED_FOR="192.0.2.41")
+        for attempt in range(ADDRESS.free):
+            login(spoofing, f"other{attempt}", "wrong")
+        assert login_from(app, "198.51.100.50", FRONTDESK).status_code == 429
+        assert through_proxy("192.0.2.41", FRONTDESK).status_code == 302
+    finally:
+        service.stop()
 
 
 def test_a_next_with_control_characters_does_not_break_the_login(app):
