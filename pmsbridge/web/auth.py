@@ -1,11 +1,12 @@
 """Login and logout. Failures are audited; refusals never tell whether a name exists.
 
 The client's address is the peer's, or behind ``web.trusted_proxies`` the one their
-X-Forwarded-For names. A failed login answers 401 with "wrong user name or password"; an attempt whose address
-or name has to wait after repeated failures (``pmsbridge.login_throttle``) answers 429
-with ``Retry-After`` and the same message for every name. The audit log gets each failure
-and each address or name that starts to be slowed down; a name that is not an account's
-is never written down (it may be a password typed into the wrong field).
+X-Forwarded-For names. A failed login answers 401 with "wrong user name or password"; an
+attempt whose address or name has to wait after repeated failures
+(``pmsbridge.login_throttle``) answers 429 with ``Retry-After``, for known and unknown names
+alike. The audit log gets each failure and each address or name that starts to be slowed
+down; a name that is not an account's is never written down (it may be a password typed
+into the wrong field).
 """
 
 from __future__ import annotations
