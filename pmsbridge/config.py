@@ -323,6 +323,16 @@ class WebSettings(Section):
         default="auto", description="mark the session cookie Secure: auto = when the request came over HTTPS"
     )
     status_refresh_seconds: float = Field(default=30.0, ge=5, description="how often listAccount is polled for the board")
+    connection_limit: int = Field(
+        default=1000, ge=10, le=10_000, description="open connections at most; beyond it new ones wait"
+    )
+    channel_timeout: float = Field(default=30.0, ge=5, le=600, description="an idle connection is closed after this")
+    max_request_header_size: int = Field(
+        default=32_768, ge=8192, le=262_144, description="request line and headers, in bytes; larger: 431"
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="reverse proxies whose X-Forwarded-For names the client (login throttle)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -250,16 +250,14 @@ class Service:
             self.adapters[name] = adapter
 
     def _start_web(self) -> None:
-        from waitress import create_server
-
         from pmsbridge.web import create_app
+        from pmsbridge.web.server import create_web_server
 
-        host, port = self.settings.web.host_port
-        self.web_server = create_server(create_app(self.settings, self), host=host, port=port, threads=8,
-                                        ident="pmsbridge", map=self._web_sockets)
+        self.web_server = create_web_server(create_app(self.settings, self), self.settings.web,
+                                            sockets=self._web_sockets)
         self._web_thread = threading.Thread(target=self.web_server.run, name="web", daemon=True)
         self._web_thread.start()
-        log.info("web interface on http://%s:%s", host, self.web_server.effective_port)
+        log.info("web interface on http://%s:%s", self.settings.web.host_port[0], self.web_server.effective_port)
 
 
 def build(settings: Settings, *, check_schema: bool = True) -> Service:

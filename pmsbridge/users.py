@@ -1,4 +1,4 @@
-"""Staff accounts of the web interface: names, roles, hashed passwords and the login lockout.
+"""Staff accounts of the web interface: names, roles, hashed passwords, logins and sessions.
 
 Roles:
 
@@ -7,13 +7,14 @@ Roles:
 - ``admin``: everything, plus the ledger (replay, drift repair, held swaps), the room
   mapping, the minibar catalog and the staff accounts.
 
-Passwords are stored as werkzeug scrypt hashes, never in clear. A user name that fails
-``MAX_FAILED_LOGINS`` logins in a row is locked for ``LOCKOUT``; the count lives in the
-database, so neither a restart nor a second process resets it. When the lockout has run
-out, the count starts again from zero.
+Passwords are stored as werkzeug scrypt hashes, never in clear. Failed logins are not
+locked out but slowed down, per client address and per typed name (``login_throttle``).
+A login is refused with the same message, after the same work (a password hash is
+checked for an unknown or disabled name too), whether or not the name exists.
 
-``session_epoch`` goes up whenever a password changes or an account is disabled: a web
-session remembers the epoch it was opened with and ends when it no longer matches.
+``session_epoch`` goes up at a logout, a password change and when an account is disabled:
+a web session remembers the epoch it was opened with and ends when it no longer matches,
+so each of these ends every open session of that user at once.
 """
 
 from __future__ import annotations
@@ -22,18 +23,17 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from pmsbridge.ledger.database import reader
+from pmsbridge.login_throttle import LoginThrottle, name_key, throttle_keys
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 
@@ -57,9 +57,7 @@ class StaffUser(SQLModel, table=True):
     role: str = Field(max_length=16)
     password_hash: str = Field(max_length=256)
     disabled: bool = False
-    failed_logins: int = 0
-    locked_until: datetime | None = None
-    session_epoch: int = Field(default=0, description="raised on password change and disable; ends older sessions")
+    session_epoch: int = Field(default=0, description="raised at logout, password change and disable; ends sessions")
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
 
@@ -71,14 +69,9 @@ class Account:
     name: str
     role: Role
     disabled: bool
-    failed_logins: int
-    locked_until: datetime | None
     session_epoch: int
     created_at: datetime
     last_login_at: datetime | None
-
-    def locked(self, now: datetime) -> bool:
-        return self.locked_until is not None and self.locked_until > now
 
     @property
     def is_admin(self) -> bool:
@@ -91,11 +84,20 @@ class UserError(ValueError):
 
 class LoginRefused(Exception):
     """Raised when a login fails. The message is safe to show: it never tells whether the
-    name exists. ``locked_until`` is set when the account is (now) locked."""
+    name exists. ``retry_after`` is set (seconds) when the attempt was refused unchecked
+    because its address or name has to wait; ``account`` names the account the attempt was
+    for, when there is one (for the audit log, never for the answer); ``throttle_started``
+    lists the throttle keys this failure made wait for the first time."""
 
-    def __init__(self, message: str, *, locked_until: datetime | None = None):
+    def __init__(self, message: str, *, retry_after: int | None = None, account: str | None = None,
+                 throttle_started: tuple[str, ...] = ()):
         super().__init__(message)
-        self.locked_until = locked_until
+        self.retry_after = retry_after
+        self.account = account
+        self.throttle_started = throttle_started
+
+
+WRONG_NAME_OR_PASSWORD = "wrong user name or password"
 
 
 def normalise_name(name: str) -> str:
@@ -110,9 +112,8 @@ def check_new_password(password: str) -> None:
 
 
 def _account(row: StaffUser) -> Account:
-    return Account(name=row.name, role=Role(row.role), disabled=row.disabled, failed_logins=row.failed_logins,
-                   locked_until=row.locked_until, session_epoch=row.session_epoch, created_at=row.created_at,
-                   last_login_at=row.last_login_at)
+    return Account(name=row.name, role=Role(row.role), disabled=row.disabled, session_epoch=row.session_epoch,
+                   created_at=row.created_at, last_login_at=row.last_login_at)
 
 
 @functools.cache
@@ -129,6 +130,7 @@ class UserStore:
         self.engine = engine
         self.reader = reader(engine)
         self.clock = clock
+        self.throttle = LoginThrottle(engine, clock=clock)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -164,16 +166,17 @@ class UserStore:
             return _account(row)
 
     def set_password(self, name: str, password: str) -> None:
-        """A new password; also lifts a lockout and ends the user's open sessions."""
+        """A new password; ends the user's open sessions and lifts the wait on their name."""
         check_new_password(password)
         password_hash = generate_password_hash(password)
         with Session(self.engine) as session:
             row = self._existing(session, name)
             row.password_hash = password_hash
-            row.failed_logins, row.locked_until = 0, None
             row.session_epoch += 1
             session.add(row)
             session.commit()
+            name = row.name
+        self.throttle.succeeded([name_key(name)])
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Disable (ending the user's sessions) or enable an account."""
@@ -185,51 +188,57 @@ class UserStore:
                 session.add(row)
                 session.commit()
 
-    def authenticate(self, name: str, password: str) -> Account:
+    def end_sessions(self, name: str) -> None:
+        """End every open session of the user (a logout on one screen logs out all of them)."""
+        with Session(self.engine) as session:
+            session.execute(update(StaffUser).where(StaffUser.name == normalise_name(name))
+                            .values(session_epoch=StaffUser.session_epoch + 1))
+            session.commit()
+
+    def authenticate(self, name: str, password: str, address: str | None) -> Account:
         """The account when ``password`` is right; raises LoginRefused otherwise.
 
-        The password is checked outside any transaction (scrypt takes a while, and on
-        SQLite a write transaction holds the whole database); the failure count is then
-        updated on the locked row.
+        An attempt whose ``address`` or name has to wait is refused before any password
+        is checked. Otherwise a password hash is checked whatever the name (a dummy one for
+        an unknown or disabled name), and the failure is counted against both, so that
+        neither the message nor the time taken tells whether the name exists.
         """
-        now = self.clock()
+        name = normalise_name(name)
+        keys = throttle_keys(address, name)
+        wait = self.throttle.wait(keys)
+        if wait:
+            raise LoginRefused(_wait_message(wait), retry_after=wait, account=self._name_if_exists(name))
         with Session(self.reader) as session:
-            row = self._row(session, normalise_name(name))
+            row = self._row(session, name)
             account, password_hash = (_account(row), row.password_hash) if row is not None else (None, None)
         if account is None or account.disabled:
             check_password_hash(_dummy_hash(), password)
-            raise LoginRefused("wrong user name or password")
-        if account.locked(now):
-            raise LoginRefused(_locked_message(account.locked_until, now), locked_until=account.locked_until)
-        right = check_password_hash(password_hash, password)
+            right = False
+        else:
+            right = check_password_hash(password_hash, password)
+        if not right:
+            started = self.throttle.failed(keys)
+            raise LoginRefused(WRONG_NAME_OR_PASSWORD, account=account.name if account else None,
+                               throttle_started=tuple(started))
+        self.throttle.succeeded(keys)
         with Session(self.engine) as session:
-            row = session.execute(
-                select(StaffUser).where(StaffUser.name == account.name).with_for_update()
-            ).scalar_one()
-            if row.locked_until is not None and row.locked_until > now:
-                # Another attempt locked it while this password was being checked.
-                raise LoginRefused(_locked_message(row.locked_until, now), locked_until=row.locked_until)
-            if right:
-                row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
-            else:
-                expired = row.locked_until is not None
-                row.failed_logins = 1 if expired else row.failed_logins + 1
-                row.locked_until = now + LOCKOUT if row.failed_logins >= MAX_FAILED_LOGINS else None
+            row = self._existing(session, name)
+            row.last_login_at = self.clock()
             session.add(row)
             session.commit()
             session.refresh(row)
-            result = _account(row)
-        if not right:
-            if result.locked(now):
-                raise LoginRefused(_locked_message(result.locked_until, now), locked_until=result.locked_until)
-            raise LoginRefused("wrong user name or password")
-        return result
+            return _account(row)
 
     # -- helpers ---------------------------------------------------------------------
 
     @staticmethod
     def _row(session: Session, name: str) -> StaffUser | None:
         return session.execute(select(StaffUser).where(StaffUser.name == name)).scalar_one_or_none()
+
+    def _name_if_exists(self, name: str) -> str | None:
+        with Session(self.reader) as session:
+            row = self._row(session, name)
+            return row.name if row is not None else None
 
     def _existing(self, session: Session, name: str) -> StaffUser:
         row = self._row(session, normalise_name(name))
@@ -238,6 +247,5 @@ class UserStore:
         return row
 
 
-def _locked_message(until: datetime, now: datetime) -> str:
-    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-    return f"too many failed logins: this account is locked for {minutes} more minute{'s' if minutes > 1 else ''}"
+def _wait_message(seconds: int) -> str:
+    return f"too many failed logins: try again in {seconds} second{'s' if seconds != 1 else ''}"

@@ -25,9 +25,10 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from pmsbridge.adapters.hotel_time import check_format
+from pmsbridge.client_address import IpNetwork
 from pmsbridge.config import is_placeholder, resolve_secrets
+from pmsbridge.web.server import MAX_REQUEST_BYTES
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # What a source's event type may be mapped to: a canonical event, a thin notification that
 # needs a fetch from the PMS API (kept, flagged for an operator), or nothing at all.
@@ -47,8 +48,6 @@ EVENT_TARGETS_NEEDING = {
     "dnd_off": ("room",),
 }
 SIGNED_STRING_PLACEHOLDERS = ("{body}", "{timestamp}")
-# The bridge's web server refuses larger requests for every path (MAX_CONTENT_LENGTH).
-MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def _listed_secrets(value: Any) -> Any:
@@ -108,6 +107,13 @@ class SignatureSettings(BaseModel):
     def _timestamp_source(self) -> SignatureSettings:
         if "{timestamp}" in self.template and self.timestamp_header is None:
             raise ValueError("the template signs {timestamp}: set timestamp_header")
+        if self.timestamp_header is not None and "{timestamp}" not in self.template:
+            # The window would check a time nobody signed: a captured body could be sent
+            # again with a fresh timestamp, for ever.
+            raise ValueError(f"timestamp_header = {self.timestamp_header!r} enforces a time window, but template "
+                             f"{self.template!r} does not sign {{timestamp}}, so a captured request could be resent "
+                             'with a fresh time: use a template such as "{timestamp}.{body}", or remove '
+                             "timestamp_header")
         return self
 
 

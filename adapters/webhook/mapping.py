@@ -6,7 +6,8 @@ regard to case; a key with ``*``, ``?`` or ``[`` is a glob pattern, tried (in th
 order) when no key matches exactly, e.g. ``"reservation/*" = "needs_fetch"``.
 
 A value found at a path is text (numbers are written as text: rooms and ids are often
-numbers in JSON); a path that finds nothing, ``null`` or an empty string means "not sent".
+numbers in JSON; a room must be text or a whole number, never a fraction); a path that
+finds nothing, ``null`` or an empty string means "not sent".
 Dates are read with the source's ``date_formats`` (``pmsbridge.adapters.hotel_time``); a
 departure without a time of day gets ``rooms.default_departure_time``. ``occurred_at`` may
 be unix seconds, unix milliseconds (numbers beyond the year 5138 in seconds) or ISO 8601
@@ -131,6 +132,14 @@ class PayloadMapper:
         text = str(value).strip()
         return text or None
 
+    def room(self, payload: Any, name: str, *, required: bool = False) -> str | None:
+        """A room at the path configured for ``name``: text or a whole number, never a fraction."""
+        value = self._found(payload, name)
+        if isinstance(value, float | bool):
+            raise PayloadNotMapped(f"mapping.{name} ({self._paths[name].expression}) found {value!r}, "
+                                   "expected a room number as text or a whole number")
+        return self._required_text(payload, name) if required else self.text(payload, name)
+
     def _required_text(self, payload: Any, name: str) -> str:
         value = self.text(payload, name)
         if value is None:
@@ -200,11 +209,11 @@ class PayloadMapper:
             return Ignored(event_type)
         source_key = self.source_key(payload, body)
         if target == "needs_fetch":
-            return NeedsFetch(event_type, source_key, self.text(payload, "reservation"), self.text(payload, "room"))
+            return NeedsFetch(event_type, source_key, self.text(payload, "reservation"), self.room(payload, "room"))
         stamp = {
             "source": self.source,
             "source_key": source_key,
-            "room": self._required_text(payload, "room"),
+            "room": self.room(payload, "room", required=True),
             "occurred_at": self._occurred_at(payload, now_utc),
         }
         return Mapped(self._event(target, payload, stamp), event_type)
@@ -219,7 +228,7 @@ class PayloadMapper:
         if target == "room_move":
             guest = self._guest(payload)
             carries_data = any(value is not None for name, value in guest if name not in ("reservation", "primary"))
-            return RoomMove(**stamp, from_room=self._required_text(payload, "from_room"),
+            return RoomMove(**stamp, from_room=self.room(payload, "from_room", required=True),
                             reservation=guest.reservation, guest=guest if carries_data else None)
         if target == "wakeup_set":
             return WakeupSet(**stamp, at=self._hotel_time(payload, "wakeup_at", required=True))

@@ -8,7 +8,8 @@ the request is known to be allowed:
 3. the declared ``Content-Length``, then the bytes actually read, against ``max_body_bytes``
    (413): Flask's ``MAX_CONTENT_LENGTH`` is app-wide, the limit here is per source;
 4. the signature and its timestamp window, over the raw bytes (401);
-5. JSON, then the mapping: a body that cannot be used is kept with ``record_rejected`` and
+5. JSON (within the bounds of ``json_body``: nesting, number size, finite numbers only),
+   then the mapping: a body that cannot be used is kept with ``record_rejected`` and
    answered 400, or 202 when the source is set to ``on_bad_body = "accept"`` (a PMS that
    retries every non-2xx would otherwise resend it for days);
 6. ``Ledger.record``: one transaction stores the raw body, the room state and the PBX
@@ -22,8 +23,6 @@ a secret never appears in it, nor in a log line. A ledger that cannot be written
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
 import threading
 import time
@@ -36,15 +35,16 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import AdapterStatus
-from pmsbridge.adapters.webhook.config import IpNetwork, SourceSettings
+from pmsbridge.adapters.webhook.config import SourceSettings
+from pmsbridge.adapters.webhook.json_body import BodyRefused, parse_body
 from pmsbridge.adapters.webhook.mapping import Ignored, NeedsFetch, PayloadMapper, PayloadNotMapped
 from pmsbridge.adapters.webhook.signature import RequestRefused, token_matches, verify_signature
 from pmsbridge.ledger.models import EventStatus
+from pmsbridge.client_address import IpAddress, client_address
 from pmsbridge.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # events.RoomNumber's longest room; a thin notification's room id is kept only if it fits.
 MAX_ROOM_LENGTH = 16
 
@@ -65,29 +65,6 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _address(text: str | None) -> IpAddress | None:
-    try:
-        return ipaddress.ip_address((text or "").strip().strip("[]"))
-    except ValueError:
-        return None
-
-
-def client_address(remote_addr: str | None, forwarded_for: str | None,
-                   trusted_proxies: list[IpNetwork]) -> IpAddress | None:
-    """The client's address: the peer, or behind trusted proxies the last X-Forwarded-For hop they did not add.
-
-    None when an address cannot be read (which no allow-list admits).
-    """
-    address = _address(remote_addr)
-    if forwarded_for is None:
-        return address
-    for hop in reversed(forwarded_for.split(",")):
-        if address is None or not any(address in network for network in trusted_proxies):
-            break
-        address = _address(hop)
-    return address
 
 
 def _bearer(value: str | None) -> str | None:
@@ -173,9 +150,9 @@ class WebhookReceiver:
     def _record(self, body: bytes) -> Reply:
         raw = body.decode("utf-8", errors="backslashreplace")
         try:
-            payload = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return self._bad_body(raw, f"the body is not JSON in UTF-8 ({err})")
+            payload = parse_body(body)
+        except BodyRefused as err:
+            return self._bad_body(raw, str(err))
         try:
             mapped = self.mapper.map(payload, body, self.ledger.clock())
         except PayloadNotMapped as err:

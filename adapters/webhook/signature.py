@@ -28,6 +28,8 @@ from pmsbridge.adapters.webhook.config import SignatureSettings, SigningSettings
 
 # Several signatures may share one header (one per active key), separated by commas or blanks.
 _SIGNATURE_SEPARATORS = re.compile(r"[,\s]+")
+# A unix time in seconds or milliseconds: digits, and a fraction at most (finite by construction).
+_UNIX_TIME = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,9})?")
 
 
 class RequestRefused(Exception):
@@ -46,12 +48,17 @@ def token_matches(presented: str | None, tokens: Sequence[SecretStr]) -> bool:
 
 
 def signing_time(text: str, fmt: str) -> float:
-    """The timestamp header's value as a POSIX time."""
+    """The timestamp header's value as a POSIX time.
+
+    A unix time is digits, with a fraction at most: ``nan``, ``inf``, ``1e400`` and other
+    spellings ``float`` accepts would slip through the window check (``abs(nan) > 300``
+    is false) and are refused.
+    """
     try:
-        if fmt == "unix":
-            return float(text)
-        if fmt == "unix_ms":
-            return float(text) / 1000
+        if fmt in ("unix", "unix_ms"):
+            if _UNIX_TIME.fullmatch(text.strip()) is None:
+                raise ValueError(text)
+            return float(text) / (1000 if fmt == "unix_ms" else 1)
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise RequestRefused(f"timestamp {text[:40]!r} is not {fmt} time") from None

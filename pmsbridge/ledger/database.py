@@ -9,7 +9,9 @@ UPDATEs do the work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy
 from alembic import command
@@ -17,7 +19,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,14 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def dialect_insert(dialect: Dialect) -> Callable[..., Any]:
+    """The back end's own INSERT construct, the one that offers ``on_conflict_do_update``
+    and ``on_conflict_do_nothing`` (SQLite and PostgreSQL spell them alike)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
 
 
 def reader(engine: Engine) -> Engine:

@@ -45,14 +45,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from pmsbridge.events import Event, parse_event
 from pmsbridge.ledger import degrade
-from pmsbridge.ledger.database import reader
+from pmsbridge.ledger.database import dialect_insert, reader
 from pmsbridge.ledger.models import (
     OPEN_STATES,
     AuditEntry,
@@ -273,11 +272,10 @@ class _HotStatements:
         self.room_state = compiled(
             select(rooms.c.state, rooms.c.confirmed, rooms.c.expected, rooms.c.refused)
             .where(rooms.c.room == value("room_name")).with_for_update())
-        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         self.insert_room = compiled(
-            dialect_insert(rooms).values(room=value("room_name"), state=value("new_state"),
-                                         confirmed=value("new_pbx"), expected=value("new_pbx"),
-                                         updated_at=value("now"))
+            dialect_insert(dialect)(rooms).values(room=value("room_name"), state=value("new_state"),
+                                                  confirmed=value("new_pbx"), expected=value("new_pbx"),
+                                                  updated_at=value("now"))
             .on_conflict_do_nothing(index_elements=["room"])
         )
         self.store_room_state = compiled(update(rooms).where(rooms.c.room == value("room_name"))
@@ -1052,8 +1050,7 @@ class Ledger:
     def set_value(self, name: str, value: str) -> None:
         """Store ``value`` under ``name``; one statement, so concurrent writers cannot collide."""
         table = LedgerValue.__table__
-        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        upsert = dialect_insert(table).values(name=name, value=value, updated_at=utcnow())
+        upsert = dialect_insert(self.engine.dialect)(table).values(name=name, value=value, updated_at=utcnow())
         upsert = upsert.on_conflict_do_update(index_elements=[table.c.name],
                                               set_={"value": upsert.excluded.value,
                                                     "updated_at": upsert.excluded.updated_at})

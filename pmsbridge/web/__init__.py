@@ -30,6 +30,7 @@ def create_app(settings: Settings, service: Service) -> Flask:
     from pmsbridge.web.formatting import install_filters
     from pmsbridge.web.secret import session_secret
     from pmsbridge.web.security import BridgeSessionInterface, install_security
+    from pmsbridge.web.server import MAX_REQUEST_BYTES
 
     app = Flask(__name__)
     app.config.update(
@@ -38,7 +39,7 @@ def create_app(settings: Settings, service: Service) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
     app.session_interface = BridgeSessionInterface(settings.web.secure_cookies)
     app.extensions["pmsbridge"] = WebContext(

@@ -46,10 +46,9 @@ def user_command(settings: Settings, args: argparse.Namespace) -> int:
 def _run(ledger: Ledger, users: UserStore, args: argparse.Namespace) -> int:
     command = args.user_command
     if command == "list":
-        now = ledger.clock()
         print(f"{'name':24} {'role':10} {'state':10} last login (UTC)")
         for account in users.accounts():
-            state = "disabled" if account.disabled else "locked" if account.locked(now) else "active"
+            state = "disabled" if account.disabled else "active"
             last = f"{account.last_login_at:%Y-%m-%d %H:%M}" if account.last_login_at else "never"
             print(f"{account.name:24} {account.role:10} {state:10} {last}")
         return 0

@@ -1,8 +1,10 @@
 """Who may see and do what: the logged-in user, roles per blueprint, CSRF tokens, headers.
 
 - A session (a signed cookie, HttpOnly, SameSite=Lax, Secure per ``web.secure_cookies``)
-  holds the user name, the account's session epoch and a CSRF token. It ends after
-  ``SESSION_LIFETIME``, at logout, and when the account is disabled or its password changes.
+  holds the user name, the account's session epoch and a CSRF token. The epoch is checked
+  against the ledger on every request: a logout, a password change or disabling the account
+  raises it and so ends every session of that user at once, copied cookies included. A
+  session also ends after ``SESSION_LIFETIME``.
 - Every blueprint of the interface calls ``protect(blueprint, role)``: anonymous visitors
   are sent to the login page, a front-desk user gets 403 on an admin blueprint, and every
   POST must carry the session's CSRF token (compared with ``hmac.compare_digest``).
@@ -88,8 +90,9 @@ def current_user() -> Account | None:
 
 
 def safe_next(target: str | None) -> str | None:
-    """``target`` when it is a path on this site (never another host: no open redirect)."""
-    if not target:
+    """``target`` when it is a path on this site (never another host: no open redirect) without
+    control characters (a line break would forge headers of the redirect)."""
+    if not target or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:

@@ -15,9 +15,7 @@ protect(blueprint, Role.ADMIN)
 
 @blueprint.get("")
 def accounts() -> str:
-    context = web()
-    return render_template("users.html", accounts=context.users.accounts(), roles=list(Role),
-                           now=context.service.ledger.clock())
+    return render_template("users.html", accounts=web().users.accounts(), roles=list(Role))
 
 
 def _done(message: str, *, action: str, name: str) -> Response:

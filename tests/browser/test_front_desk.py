@@ -1,4 +1,5 @@
-"""The front desk's day in a real browser: login, board, check-in, wake-up, checkout; and an
+"""The front desk's day in a real browser: login, board, check-in, wake-up, checkout; wrong
+passwords that slow the login down, and a logout that ends the session on every screen; and an
 administrator's: a wake-up at risk, a dead delivery dismissed, a guest's details corrected.
 
 Debian's Chromium, driven by Playwright, against a real ``Service`` (SQLite ledger,
@@ -14,11 +15,13 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from pmsbridge.events import CheckIn, DndSet, Guest, WakeupSet
+from pmsbridge.login_throttle import NAME, LoginThrottle, throttle_keys
 from pmsbridge.web import board, room
 from pmsbridge.web.ledger_pages import audit_entries
 from tests.helpers import wait_for
@@ -29,6 +32,7 @@ from tests.web.conftest import (
     FRONTDESK_PASSWORD,
     LEDGER_FILE,
     bridge_settings,
+    pass_login_waits,
     prepare_ledger,
     start_emulator,
     start_service,
@@ -94,9 +98,11 @@ def page():
         context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
-        # A script or style the Content-Security-Policy blocks shows up here.
+        # A script or style the Content-Security-Policy blocks shows up here; a refused login's
+        # own status (401, 429) is not an error of the page.
         errors = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" and not refused_login(message) else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         expect.set_options(timeout=EXPECT_TIMEOUT)
         try:
@@ -105,6 +111,11 @@ def page():
         finally:
             context.close()
             browser.close()
+
+
+def refused_login(message) -> bool:
+    return (urlsplit(message.location.get("url", "")).path == "/login"
+            and re.search(r"status of (401|429)\b", message.text) is not None)
 
 
 def screenshot(page: Page, name: str, *also: Path) -> None:
@@ -255,3 +266,44 @@ def test_wake_up_at_risk_dismissed_dead_deliveries_and_a_guest_edit(hotel, page)
     expect(room_row(page, "108")).to_contain_text("Mary O'Brien-Walsh")
     actions = {(row.actor, row.action) for row in audit_entries(service.ledger)}
     assert {(ADMIN, "dismiss"), (ADMIN, "reconcile after dismiss"), (ADMIN, "frontdesk guest details")} <= actions
+
+
+def log_in(page: Page, base: str, password: str = FRONTDESK_PASSWORD) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("User name").fill(FRONTDESK)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_wrong_passwords_slow_down_and_a_logout_ends_every_screen(hotel, page):
+    service, _, base = hotel
+    for _ in range(NAME.free):
+        log_in(page, base, "not-the-password")
+        expect(page.locator(".flash.error")).to_have_text("wrong user name or password")
+    # Four more failures (the way the login form counts them) make the next wait 16 s, longer
+    # than a slow machine takes for the next page.
+    for _ in range(4):
+        LoginThrottle(service.engine).failed(throttle_keys("127.0.0.1", FRONTDESK))
+    log_in(page, base)
+    expect(page.locator(".flash.error")).to_have_text(re.compile(r"too many failed logins: try again in 1[56] seconds"))
+    screenshot(page, "07-login-slowed-down")
+    pass_login_waits(service.engine, 16)
+    log_in(page, base)
+    expect(page.locator("table.board")).to_be_visible()
+
+    # The same session on a second screen (its cookie copied), then a logout on the first.
+    second = page.context.browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        second.add_cookies(page.context.cookies())
+        other = second.new_page()
+        other.goto(base + "/")
+        expect(other.locator("table.board")).to_be_visible()
+        page.get_by_role("button", name="Log out").click()
+        expect(page.locator(".flash.ok")).to_have_text("You are logged out.")
+        other.goto(base + "/")
+        expect(other).to_have_url(re.compile(r"/login"))
+    finally:
+        second.close()
+    actions = [(row.actor, row.action) for row in audit_entries(service.ledger)]
+    assert actions.count((FRONTDESK, "login failed")) == NAME.free
+    assert (FRONTDESK, "login throttled") in actions and (FRONTDESK, "logout") in actions

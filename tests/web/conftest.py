@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
+from werkzeug.security import check_password_hash
 
+from pmsbridge import users
 from pmsbridge.config import (
     BridgeSettings,
     DispatcherSettings,
@@ -24,10 +28,12 @@ from pmsbridge.config import (
 from pmsbridge.events import Event
 from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ledger.store import Ledger
+from pmsbridge.login_throttle import LoginFailures
 from pmsbridge.service import Service, build
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from pmsbridge.users import UserStore
 from pmsbridge.web import create_app
+from tests.ledger.conftest import FrozenClock
 
 ADMIN, ADMIN_PASSWORD = "ada", "ada-password-1"
 FRONTDESK, FRONTDESK_PASSWORD = "fred", "fred-password-1"
@@ -80,6 +86,23 @@ def record_unchecked(service: Service, event: Event, raw: str = "") -> None:
     service.dispatcher.wake()
 
 
+def freeze_login_clock(app) -> FrozenClock:
+    """Stop the login throttle's clock at the present, so that a test, not its speed, decides
+    when a wait is over (``clock.advance(seconds=1)``)."""
+    clock = FrozenClock(datetime.now(UTC))
+    app.extensions["pmsbridge"].users.throttle.clock = clock
+    return clock
+
+
+def pass_login_waits(engine, seconds: float) -> None:
+    """Move every counted login failure ``seconds`` into the past, as if that time had gone by."""
+    with Session(engine) as session:
+        for row in session.execute(select(LoginFailures)).scalars():
+            row.last_failure_at -= timedelta(seconds=seconds)
+            session.add(row)
+        session.commit()
+
+
 def csrf_of(client) -> str:
     """The session's CSRF token (a page must have been fetched for the session to have one)."""
     with client.session_transaction() as session:
@@ -108,6 +131,19 @@ def follow(client, response):
     """The page a POST redirected to (where its messages are shown)."""
     assert response.status_code == 302, response.status_code
     return client.get(response.headers["Location"])
+
+
+@pytest.fixture
+def hashes_checked(monkeypatch) -> list[str]:
+    """The password hashes logins check from now on (the check itself still runs)."""
+    checked = []
+
+    def counted(password_hash: str, password: str) -> bool:
+        checked.append(password_hash)
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(users, "check_password_hash", counted)
+    return checked
 
 
 @pytest.fixture(scope="session")

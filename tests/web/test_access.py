@@ -1,4 +1,4 @@
-"""Who may do what: every route for every role, CSRF, the lockout, sessions, cookies and headers."""
+"""Who may do what: every route for every role, CSRF, throttled logins, sessions, cookies and headers."""
 
 from __future__ import annotations
 
@@ -9,18 +9,22 @@ from urllib.parse import urlsplit
 import pytest
 
 from pmsbridge.events import CheckIn, Guest
-from pmsbridge.users import LOCKOUT, MAX_FAILED_LOGINS, UserStore
+from pmsbridge.login_throttle import ADDRESS, NAME
+from pmsbridge.users import UserStore
 from pmsbridge.web import create_app
 from pmsbridge.web.ledger_pages import audit_entries
+from pmsbridge.web.security import safe_next
 from tests.helpers import wait_for
 from tests.web.conftest import (
     ADMIN,
     FRONTDESK,
     LEDGER_FILE,
+    PASSWORDS,
     bridge_settings,
     csrf_of,
     flashes,
     follow,
+    freeze_login_clock,
     login,
     post,
     start_emulator,
@@ -179,8 +183,9 @@ def test_logging_in_renews_the_token(hotel):
     assert csrf_of(client) != before
 
 
-def test_the_next_page_after_login_stays_on_this_site(hotel):
-    client = hotel.test_client()
+def test_the_next_page_after_login_stays_on_this_site(app):
+    # A bridge of its own: each logout here ends every session of the user.
+    client = app.test_client()
     client.get("/login")
     data = {"name": FRONTDESK, "password": "fred-password-1", "csrf_token": csrf_of(client)}
     for target, expected in (("/rooms/101", "/rooms/101"), ("//evil.example/", "/"),
@@ -221,34 +226,88 @@ def test_unknown_rooms_and_rows_are_404(clients):
     assert clients["admin"].get("/nowhere").status_code == 404
 
 
-# -- logins, lockout, sessions: each with a bridge of its own --------------------------------
+# -- logins, throttling, sessions: each with a bridge of its own --------------------------------
 
 
-def test_wrong_passwords_lock_the_account(app, service):
+def login_from(app, address: str, name: str, password: str | None = None):
     client = app.test_client()
-    for attempt in range(1, MAX_FAILED_LOGINS + 1):
-        response = login(client, FRONTDESK, "wrong-password")
-        assert response.status_code == 401
-        expected = "locked" if attempt == MAX_FAILED_LOGINS else "wrong user name or password"
-        assert expected in flashes(response)[0]
-    response = login(client, FRONTDESK)  # the right password, too late
-    assert response.status_code == 401
-    assert "locked for 15 more minutes" in flashes(response)[0]
-    account = UserStore(service.engine).get(FRONTDESK)
-    assert account.failed_logins == MAX_FAILED_LOGINS
-    assert LOCKOUT.total_seconds() - 60 < (account.locked_until - service.ledger.clock()).total_seconds() <= 900
+    client.environ_base["REMOTE_ADDR"] = address
+    return login(client, name, password)
+
+
+def test_wrong_passwords_slow_the_name_down_but_never_lock_it(app, service):
+    clock = freeze_login_clock(app)
+    for attempt in range(NAME.free):
+        response = login_from(app, f"192.0.2.{attempt}", FRONTDESK, "wrong-password")
+        assert response.status_code == 401 and flashes(response) == ["wrong user name or password"]
+    waiting = login_from(app, "198.51.100.7", FRONTDESK)  # the right password, refused unchecked
+    assert waiting.status_code == 429 and waiting.headers["Retry-After"] == "1"
+    assert flashes(waiting) == ["too many failed logins: try again in 1 second"]
+    clock.advance(seconds=1)
+    assert login_from(app, "198.51.100.7", FRONTDESK).status_code == 302
     actions = [(row.actor, row.action) for row in audit_entries(service.ledger)]
-    assert actions.count((FRONTDESK, "login failed")) == MAX_FAILED_LOGINS - 1
-    assert (FRONTDESK, "login locked") in actions
-    # Other users are not locked out.
+    assert actions.count((FRONTDESK, "login failed")) == NAME.free
+    [throttled] = [row for row in audit_entries(service.ledger) if row.action == "login throttled"]
+    assert throttled.actor == FRONTDESK and throttled.detail.startswith(f"{NAME.free} failed logins in a row for user")
+    # Other users were never held.
     assert login(app.test_client(), ADMIN).status_code == 302
 
 
-def test_unknown_names_get_the_same_answer_as_wrong_passwords(app, service):
-    response = login(app.test_client(), "nobody", "whatever-it-is")
-    assert response.status_code == 401
-    assert flashes(response) == ["wrong user name or password"]
-    assert audit_entries(service.ledger) == []
+def test_unknown_names_get_the_same_answers_as_known_ones(app, service, hashes_checked):
+    freeze_login_clock(app)
+    answers = {}
+    for name, address in ((FRONTDESK, "192.0.2.1"), ("nobody", "192.0.2.2")):
+        hashes_checked.clear()
+        responses = [login_from(app, address, name, "whatever-it-is") for _ in range(NAME.free + 1)]
+        answers[name] = ([(r.status_code, r.headers.get("Retry-After"), flashes(r)) for r in responses],
+                         len(hashes_checked))
+    assert answers[FRONTDESK] == answers["nobody"]
+    assert answers["nobody"][0][-1] == (429, "1", ["too many failed logins: try again in 1 second"])
+    entries = audit_entries(service.ledger)
+    # The unknown name's tries are audited as much, but the text typed (maybe a password) is not kept.
+    assert [row.action for row in entries if row.actor == "unknown user name"] == \
+        [row.action for row in entries if row.actor == FRONTDESK]
+    assert not any("nobody" in f"{row.actor} {row.detail}" for row in entries)
+
+
+def test_behind_a_trusted_proxy_failures_count_against_the_forwarded_client(tmp_path, emulator, ledger_template):
+    shutil.copy(ledger_template, tmp_path / LEDGER_FILE)
+    settings = bridge_settings(tmp_path, emulator, trusted_proxies=["10.0.0.1"])
+    service = start_service(settings)
+    try:
+        app = create_app(settings, service)
+        freeze_login_clock(app)
+
+        def through_proxy(client_ip: str, name: str, password: str | None = None):
+            client = app.test_client()
+            client.environ_base.update(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=client_ip)
+            return login(client, name, password)
+
+        for attempt in range(ADDRESS.free):
+            assert through_proxy("203.0.113.66", f"guess{attempt}", "wrong").status_code == 401
+        assert through_proxy("203.0.113.66", ADMIN).status_code == 429
+        assert through_proxy("192.0.2.40", ADMIN).status_code == 302  # another client behind the same proxy
+        # From anywhere else the header is the client's own word and is not believed.
+        spoofing = app.test_client()
+        spoofing.environ_base.update(REMOTE_ADDR="198.51.100.50", HTTP_X_FORWARDED_FOR="192.0.2.41")
+        for attempt in range(ADDRESS.free):
+            login(spoofing, f"other{attempt}", "wrong")
+        assert login_from(app, "198.51.100.50", FRONTDESK).status_code == 429
+        assert through_proxy("192.0.2.41", FRONTDESK).status_code == 302
+    finally:
+        service.stop()
+
+
+def test_a_next_with_control_characters_does_not_break_the_login(app):
+    client = app.test_client()
+    client.get("/login?next=/%0D%0ASet-Cookie:%20x=y")
+    response = client.post("/login", data={"name": FRONTDESK, "password": PASSWORDS[FRONTDESK],
+                                           "csrf_token": csrf_of(client), "next": "/\r\nSet-Cookie: x=y"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert not any(cookie.startswith("x=") for cookie in response.headers.getlist("Set-Cookie"))
+    assert safe_next("/rooms/101?floor=1") == "/rooms/101?floor=1"
+    for target in ("/\r\nSet-Cookie: x=y", "/rooms\t", "/\x00", "/\x7f", "//evil.example", "https://evil.example"):
+        assert safe_next(target) is None, target
 
 
 def test_a_login_and_a_logout_are_audited(app, service):
@@ -259,6 +318,39 @@ def test_a_login_and_a_logout_are_audited(app, service):
     assert client.get("/").status_code == 302
     assert [(row.actor, row.action) for row in audit_entries(service.ledger)][:2] == [
         (FRONTDESK, "logout"), (FRONTDESK, "login")]
+
+
+def replayed(app, cookie: str):
+    """A fresh client presenting a copied session cookie."""
+    client = app.test_client()
+    client.set_cookie("pmsbridge_session", cookie)
+    return client
+
+
+def test_a_logout_ends_every_session_of_the_user_and_a_replayed_cookie_opens_nothing(app):
+    first, second = app.test_client(), app.test_client()
+    login(first, ADMIN)
+    login(second, ADMIN)
+    copied = first.get_cookie("pmsbridge_session").value
+    assert replayed(app, copied).get("/users").status_code == 200
+    post(first, "/logout")
+    for client in (replayed(app, copied), second):
+        for path in ("/", "/users"):
+            response = client.get(path)
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login"), path
+    assert login(app.test_client(), ADMIN).status_code == 302
+
+
+def test_a_password_change_and_disabling_end_replayed_sessions_too(app, service):
+    client = app.test_client()
+    login(client, FRONTDESK)
+    copied = client.get_cookie("pmsbridge_session").value
+    UserStore(service.engine).set_password(FRONTDESK, "a-brand-new-one")
+    assert replayed(app, copied).get("/").status_code == 302
+    login(client, FRONTDESK, "a-brand-new-one")
+    copied = client.get_cookie("pmsbridge_session").value
+    UserStore(service.engine).set_disabled(FRONTDESK, True)
+    assert replayed(app, copied).get("/").status_code == 302
 
 
 def test_disabling_an_account_ends_its_sessions(app, service, frontdesk):

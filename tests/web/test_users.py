@@ -1,4 +1,5 @@
-"""Staff accounts: the store (hashes, lockout), the `pmsbridge user` command and the users page."""
+"""Staff accounts: the store (hashes, throttled logins, sessions), the `pmsbridge user` command and the
+users page."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pmsbridge.cli import main
 from pmsbridge.config import load_settings
 from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.database import create_ledger_engine
-from pmsbridge.users import LOCKOUT, MAX_FAILED_LOGINS, LoginRefused, Role, StaffUser, UserError, UserStore
+from pmsbridge.login_throttle import ADDRESS, NAME
+from pmsbridge.users import LoginRefused, Role, StaffUser, UserError, UserStore
 from pmsbridge.web.ledger_pages import audit_entries
 from tests.web.conftest import ADMIN, FRONTDESK, LEDGER_FILE, flashes, follow, login, post
 
@@ -39,11 +41,14 @@ def store(engine, clock):
     return store
 
 
+HERE, THERE = "192.0.2.10", "198.51.100.20"
+
+
 def test_passwords_are_stored_as_scrypt_hashes(store, engine):
     with Session(engine) as session:
         row = session.execute(select(StaffUser)).scalar_one()
     assert row.name == "anna" and row.password_hash.startswith("scrypt:") and "correct" not in row.password_hash
-    assert store.authenticate(" ANNA ", "correct horse").role is Role.FRONTDESK
+    assert store.authenticate(" ANNA ", "correct horse", HERE).role is Role.FRONTDESK
 
 
 def test_bad_accounts_are_refused(store):
@@ -59,50 +64,74 @@ def test_bad_accounts_are_refused(store):
         store.set_password("nobody", "long enough")
 
 
-def test_lockout_after_failures_and_its_end(store, clock):
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        with pytest.raises(LoginRefused, match="wrong user name or password"):
-            store.authenticate("anna", "wrong")
-    with pytest.raises(LoginRefused, match="locked for 15 more minutes") as caught:
-        store.authenticate("anna", "wrong")
-    assert caught.value.locked_until == clock.now + LOCKOUT
-    clock.now += LOCKOUT - timedelta(minutes=1)
-    with pytest.raises(LoginRefused, match="locked for 1 more minute$"):
-        store.authenticate("anna", "correct horse")
-    clock.now += timedelta(minutes=1)
-    # The lockout is over: a wrong password counts from one again, the right one gets in.
-    with pytest.raises(LoginRefused, match="wrong user name or password"):
-        store.authenticate("anna", "wrong")
-    assert store.get("anna").failed_logins == 1
-    account = store.authenticate("anna", "correct horse")
-    assert account.failed_logins == 0 and account.locked_until is None and account.last_login_at == clock.now
+def refusal(store, name: str, password: str, address: str) -> LoginRefused:
+    with pytest.raises(LoginRefused) as caught:
+        store.authenticate(name, password, address)
+    return caught.value
 
 
-def test_success_resets_the_count(store):
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        with pytest.raises(LoginRefused):
-            store.authenticate("anna", "wrong")
-    store.authenticate("anna", "correct horse")
-    with pytest.raises(LoginRefused, match="wrong user name"):
-        store.authenticate("anna", "wrong")
+def test_failures_slow_a_name_down_and_never_lock_it(store, clock):
+    # Guesses from many addresses: the name waits 1 s after the fifth, then 2 s, 4 s...
+    for attempt in range(NAME.free):
+        assert refusal(store, "anna", "wrong", f"192.0.2.{attempt}").retry_after is None
+    waiting = refusal(store, "anna", "correct horse", THERE)  # refused unchecked, and not counted
+    assert (str(waiting), waiting.retry_after) == ("too many failed logins: try again in 1 second", 1)
+    clock.now += timedelta(seconds=1)
+    assert refusal(store, "anna", "wrong", THERE).retry_after is None
+    assert refusal(store, "anna", "correct horse", THERE).retry_after == 2
+    # However long it goes on, the wait never grows beyond a minute.
+    for step in range(20):
+        clock.now += timedelta(seconds=NAME.longest)
+        refusal(store, "anna", "wrong", f"203.0.113.{step}")
+    assert refusal(store, "anna", "correct horse", THERE).retry_after == NAME.longest
+    clock.now += timedelta(seconds=NAME.longest)
+    account = store.authenticate("anna", "correct horse", THERE)
+    assert account.last_login_at == clock.now
+    # The success cleared the name: the next mistake is free again.
+    assert refusal(store, "anna", "wrong", THERE).retry_after is None
 
 
-def test_a_new_password_lifts_the_lockout_and_ends_sessions(store):
-    for _ in range(MAX_FAILED_LOGINS):
-        with pytest.raises(LoginRefused):
-            store.authenticate("anna", "wrong")
+def test_an_address_is_slowed_down_across_names(store, clock):
+    for attempt in range(ADDRESS.free):
+        refusal(store, f"guess{attempt}", "wrong", HERE)
+    assert refusal(store, "anna", "correct horse", HERE).retry_after == 1
+    # The account itself is not held: from another address its owner gets in at once.
+    assert store.authenticate("anna", "correct horse", THERE).name == "anna"
+
+
+def test_an_unknown_name_is_answered_exactly_like_a_known_one(store, clock, hashes_checked):
+    answers = {}
+    for name, address in (("anna", HERE), ("nobody", THERE)):
+        hashes_checked.clear()
+        seen = [refusal(store, name, "wrong", address) for _ in range(NAME.free + 1)]
+        answers[name] = ([(str(r), r.retry_after, r.throttle_started) for r in seen], len(hashes_checked))
+        assert [r.account for r in seen] == [None if name == "nobody" else name] * len(seen)
+    known, unknown = answers["anna"], answers["nobody"]
+    assert [(m, w, len(s)) for m, w, s in known[0]] == [(m, w, len(s)) for m, w, s in unknown[0]]
+    assert known[1] == unknown[1] == NAME.free  # a hash for every checked attempt, none for the throttled one
+
+
+def test_a_new_password_lifts_the_wait_and_ends_sessions(store):
+    for attempt in range(NAME.free):
+        refusal(store, "anna", "wrong", f"192.0.2.{attempt}")
     epoch = store.get("anna").session_epoch
     store.set_password("anna", "battery staple")
-    account = store.authenticate("anna", "battery staple")
-    assert account.session_epoch == epoch + 1 and not account.locked(datetime.now(UTC))
+    account = store.authenticate("anna", "battery staple", THERE)
+    assert account.session_epoch == epoch + 1
+
+
+def test_a_logout_ends_every_session(store):
+    epoch = store.get("anna").session_epoch
+    store.end_sessions("Anna")
+    assert store.get("anna").session_epoch == epoch + 1
 
 
 def test_disabled_accounts_cannot_log_in(store):
     store.set_disabled("anna", True)
     with pytest.raises(LoginRefused, match="wrong user name or password"):
-        store.authenticate("anna", "correct horse")
+        store.authenticate("anna", "correct horse", HERE)
     store.set_disabled("anna", False)
-    assert store.authenticate("anna", "correct horse").name == "anna"
+    assert store.authenticate("anna", "correct horse", HERE).name == "anna"
 
 
 # -- pmsbridge user ... -----------------------------------------------------------------------
@@ -139,7 +168,7 @@ def test_user_add_with_the_password_on_stdin(config_file, stored_users, monkeypa
     monkeypatch.setattr("sys.stdin", io.StringIO("night-shift-2\n"))
     assert main(["user", "add", "Nora", "--role", "frontdesk", "--password-stdin", "--config", str(config_file)]) == 0
     assert capsys.readouterr().out.strip() == "user nora (frontdesk) added"
-    assert stored_users.authenticate("nora", "night-shift-2").role is Role.FRONTDESK
+    assert stored_users.authenticate("nora", "night-shift-2", HERE).role is Role.FRONTDESK
 
 
 def test_user_add_asks_twice(config_file, stored_users, monkeypatch, capsys):
@@ -159,7 +188,7 @@ def test_user_list_passwd_disable_enable(config_file, stored_users, monkeypatch,
     assert "ada" in listing and "admin" in listing and "fred" in listing and "never" in listing
     monkeypatch.setattr("sys.stdin", io.StringIO("fresh-password\n"))
     assert main(["user", "passwd", "fred", "--password-stdin", *arguments]) == 0
-    assert stored_users.authenticate("fred", "fresh-password")
+    assert stored_users.authenticate("fred", "fresh-password", HERE)
     assert main(["user", "disable", "fred", *arguments]) == 0
     assert "disabled" in [line.split()[2] for line in _listing(arguments, capsys) if line.startswith("fred")]
     assert main(["user", "enable", "fred", *arguments]) == 0

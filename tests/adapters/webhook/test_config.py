@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from pmsbridge.cli import main
 from pmsbridge.config import ConfigError
 from tests.adapters.webhook.conftest import APALEO_SOURCE, FULL_SOURCE, settings_with
 
@@ -84,6 +85,41 @@ def test_a_signed_timestamp_needs_its_header_and_templates_only_know_two_placeho
     assert "set timestamp_header" in problems({"pms": source})[0]
     source["signature"]["template"] = "{nonce}.{body}"
     assert "only the placeholders {body} and {timestamp}" in problems({"pms": source})[0]
+
+
+def test_a_time_window_over_an_unsigned_timestamp_is_refused():
+    source = copy.deepcopy(FULL_SOURCE)
+    source["signature"]["template"] = "{body}"
+    [problem] = problems({"pms": source})
+    assert problem.startswith("adapters.webhook.sources.pms.signature: timestamp_header = 'X-Timestamp' enforces")
+    assert "template '{body}' does not sign {timestamp}" in problem
+
+
+def test_check_config_names_the_unsigned_timestamp(tmp_path, capsys):
+    path = tmp_path / "pmsbridge.toml"
+    path.write_text(f"""
+[pbx]
+url = "https://192.0.2.10:8089"
+username = "cdrapi"
+password = "s3cret-api"
+pms_username = "pms"
+pms_password = "s3cret-pms"
+tls_fingerprint = "sha256:{'ab' * 32}"
+
+[adapters.webhook.sources.pms]
+mapping = {{ event_type = "event", room = "room" }}
+events = {{ "checked_in" = "check_in" }}
+
+[adapters.webhook.sources.pms.signature]
+header = "X-Signature"
+template = "{{body}}"
+timestamp_header = "X-Timestamp"
+secrets = ["a-real-hmac-key-0123456789"]
+""")
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "adapters.webhook.sources.pms.signature: timestamp_header = 'X-Timestamp'" in err
+    assert "Traceback" not in err
 
 
 def test_allow_lists_take_addresses_and_networks():

@@ -123,3 +123,19 @@ def test_tokens_are_compared_with_every_configured_one():
     assert token_matches("old-token", tokens) and token_matches("new-token", tokens)
     assert not token_matches("new-toke", tokens)
     assert not token_matches("", tokens) and not token_matches(None, tokens)
+
+
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf", "1e400", "-1", "0x6b49d200", "1_800_000_000", ""])
+def test_a_timestamp_that_is_not_a_finite_unix_time_is_refused(stamp):
+    # abs(nan) > 300 is false: a "nan" that reached the window check would pass it.
+    value = "sha256=" + sign("new-key", f"{stamp}.".encode() + BODY).hex()
+    for fmt in ("unix", "unix_ms"):
+        with pytest.raises(RequestRefused, match=f"is not {fmt} time|no X-Timestamp header"):
+            verify_signature(BODY, Headers({"X-Signature": value, "X-Timestamp": stamp}),
+                             settings(timestamp_format=fmt), NOW)
+
+
+def test_a_unix_time_with_a_fraction_passes():
+    stamp = f"{NOW:.3f}"
+    value = "sha256=" + sign("new-key", f"{stamp}.".encode() + BODY).hex()
+    verify_signature(BODY, Headers({"X-Signature": value, "X-Timestamp": stamp}), settings(), NOW)
