@@ -16,6 +16,7 @@ import requests
 from pmsbridge.sim.apaleo import ApaleoOptions, ApaleoSimulator
 from pmsbridge.sim.cloud.hotel import CONFIRMED, IN_HOUSE
 from pmsbridge.sim.cloud.simulator import CloudPmsSimulator
+from pmsbridge.sim.cloudbeds import CloudbedsOptions, CloudbedsSimulator
 from pmsbridge.sim.mews import MewsOptions, MewsSimulator
 from tests.webhook_receiver import WebhookReceiver
 
@@ -75,9 +76,27 @@ def apaleo_in_house(simulator: ApaleoSimulator) -> dict[str, list[str]]:
         page += 1
 
 
+def cloudbeds_in_house(simulator: CloudbedsSimulator) -> dict[str, list[str]]:
+    client = session()
+    found: dict[str, list[str]] = {}
+    page = 1
+    while True:
+        answer = client.get(f"{simulator.url}/api/v1.3/getGuestsByStatus", headers={"x-api-key": simulator.api_key},
+                            params={"status": "in_house", "pageNumber": page, "pageSize": 7}, timeout=10).json()
+        assert answer["success"] is True, answer
+        for row in answer["data"]:
+            name = " ".join(part for part in (row["guestFirstName"], row["guestLastName"]) if part)
+            found.setdefault(row["roomName"], []).append(name)
+        if answer["count"] < 7:
+            return dict(sorted(found.items()))
+        page += 1
+
+
 VENDORS: dict[str, tuple[Callable[..., CloudPmsSimulator], Callable[..., dict[str, list[str]]]]] = {
     "mews": (lambda **options: MewsSimulator(MewsOptions(**options)), mews_in_house),
     "apaleo": (lambda **options: ApaleoSimulator(ApaleoOptions(**options)), apaleo_in_house),
+    "cloudbeds": (lambda **options: CloudbedsSimulator(CloudbedsOptions(rate_limit=None, **options)),
+                  cloudbeds_in_house),
 }
 
 
