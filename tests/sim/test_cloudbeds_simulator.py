@@ -56,7 +56,7 @@ def client(cloudbeds) -> CloudbedsClient:
 
 
 def test_api_key_and_oauth_tokens_are_checked():
-    with CloudbedsSimulator(CloudbedsOptions(token_lifetime=0.3)) as cloudbeds:
+    with CloudbedsSimulator(CloudbedsOptions(token_lifetime=1.0)) as cloudbeds:
         client = CloudbedsClient(cloudbeds)
         assert client.ok("getHotelDetails")["data"]["propertyID"] == cloudbeds.options.property_id
         client.headers = {"Authorization": f"Bearer {cloudbeds.api_key}"}
@@ -72,7 +72,7 @@ def test_api_key_and_oauth_tokens_are_checked():
             {"type": "property", "id": options.property_id}]
         client.headers = {"Authorization": f"Bearer {granted['access_token']}"}
         assert client.get("getHotelDetails").status_code == 200
-        time.sleep(0.4)
+        time.sleep(1.2)
         assert client.get("getHotelDetails").status_code == 401
         old_key = cloudbeds.api_key
         new_key = cloudbeds.expire_tokens()["api_key"]
