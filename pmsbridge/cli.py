@@ -12,15 +12,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pmsbridge.command_errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CommandError
 from pmsbridge.config import CONFIG_ENV, ConfigError, Settings, load_settings
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-
-
-class CommandError(Exception):
-    """Raised by a command for an expected failure; the message is shown to the operator."""
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

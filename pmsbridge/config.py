@@ -20,8 +20,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     IPvAnyNetwork,
     SecretStr,
@@ -30,59 +28,16 @@ from pydantic import (
     model_validator,
 )
 
-# Values shipped in examples; a real site must replace them.
-PLACEHOLDER_SECRETS = frozenset({"", "...", "changeme", "change-me", "password", "secret", "xxx"})
+from pmsbridge.accounting.tariffs import TariffError, TariffRule, TariffTable
+from pmsbridge.config_base import (
+    ConfigError,
+    Section,
+    describe_error,
+    is_placeholder,
+    resolve_secrets,
+)
 
 CONFIG_ENV = "PMSBRIDGE_CONFIG"
-
-
-class ConfigError(Exception):
-    """Raised when a configuration file cannot be read or is not valid.
-
-    ``problems`` holds one sentence per problem, each starting with its key path.
-    """
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-class Section(BaseModel):
-    """Base of every section: unknown keys are errors, values are checked on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-def resolve_secrets(values: Any, *names: str) -> Any:
-    """Fill ``name`` from ``name_file`` or ``name_env`` when the inline value is absent.
-
-    Used in "before" validators so that the secret fields themselves stay plain
-    ``SecretStr`` and nothing else has to know where a secret came from.
-    """
-    if not isinstance(values, dict):
-        return values
-    values = dict(values)
-    for name in names:
-        sources = [key for key in (name, f"{name}_file", f"{name}_env") if values.get(key) is not None]
-        if len(sources) > 1:
-            raise ValueError(f"give only one of {', '.join(sources)}")
-        file_key, env_key = f"{name}_file", f"{name}_env"
-        if file_key in values:
-            path = Path(values.pop(file_key))
-            try:
-                values[name] = path.read_text(encoding="utf-8").strip()
-            except OSError as err:
-                raise ValueError(f"{file_key}: cannot read {path} ({err.strerror or err})") from None
-        elif env_key in values:
-            variable = values.pop(env_key)
-            if variable not in os.environ:
-                raise ValueError(f"{env_key}: the environment variable {variable} is not set")
-            values[name] = os.environ[variable]
-    return values
-
-
-def is_placeholder(secret: SecretStr | None) -> bool:
-    return secret is not None and secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
 
 
 class BridgeSettings(Section):
@@ -323,24 +278,6 @@ class ReconcileSettings(Section):
     policy: ReconcilePolicy = Field(default_factory=ReconcilePolicy)
 
 
-class TariffRule(Section):
-    """One line of the tariff table: calls whose dialled number starts with ``prefix``.
-
-    Amounts are integers in minor currency units. A call answered for at most
-    ``free_seconds`` costs nothing; a longer one costs ``connection_fee`` plus
-    ``unit_price`` per unit of ``unit_seconds``, the last unit counted per ``rounding``
-    ("up": every started unit, "down": whole units only, "nearest": from half a unit).
-    """
-
-    prefix: str = Field(pattern=r"^[0-9*#+]*$", max_length=32, description='"" matches every number')
-    name: str = Field(default="", max_length=40, description="shown on the folio and the postings page")
-    connection_fee: int = Field(default=0, ge=0)
-    unit_price: int = Field(ge=0)
-    unit_seconds: int = Field(default=60, ge=1)
-    free_seconds: int = Field(default=0, ge=0)
-    rounding: Literal["up", "down", "nearest"] = "up"
-
-
 class AccountingSettings(Section):
     """Call accounting: CDRs read from the PBX, rated, posted to the guest's folio; PBX event reports."""
 
@@ -390,8 +327,6 @@ class AccountingSettings(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> AccountingSettings:
-        from pmsbridge.accounting.tariffs import TariffError, TariffTable
-
         try:
             table = TariffTable.from_settings(self)
         except TariffError as err:
@@ -447,17 +382,6 @@ def registered_adapters() -> dict[str, AdapterEntry]:
     from importlib.metadata import entry_points
 
     return {ep.name: AdapterEntry(ep.name, ep.value) for ep in entry_points(group="pmsbridge.adapters")}
-
-
-def describe_error(error: dict[str, Any], prefix: tuple[Any, ...] = ()) -> str:
-    """One sentence for a pydantic error, starting with the dotted key path."""
-    location = [str(part) for part in (*prefix, *error["loc"]) if part not in ("__root__",)]
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling and section)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{'.'.join(location) or '(top level)'}: {message}"
 
 
 def _validate_adapters(settings: Settings) -> list[str]:

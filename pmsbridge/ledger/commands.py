@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import datetime
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.database import create_ledger_engine, require_current_schema
 from pmsbridge.ledger.store import Ledger
@@ -46,8 +47,6 @@ def list_rows(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def show_row(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     ledger = open_ledger(settings)
     if args.event:
         event = ledger.event(args.id)

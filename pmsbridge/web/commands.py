@@ -10,6 +10,7 @@ import argparse
 import getpass
 import sys
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.store import Ledger
@@ -19,8 +20,6 @@ ACTOR = "command line"
 
 
 def read_password(from_stdin: bool) -> str:
-    from pmsbridge.cli import CommandError
-
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     try:
@@ -34,8 +33,6 @@ def read_password(from_stdin: bool) -> str:
 
 
 def user_command(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     ledger = open_ledger(settings)
     try:
         return _run(ledger, UserStore(ledger.engine), args)

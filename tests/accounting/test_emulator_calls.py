@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from pmsbridge.cli import CommandError, build_parser
+from pmsbridge.cli import build_parser
+from pmsbridge.command_errors import CommandError
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx.cli import run_emulator
 from pmsbridge.sim.pbx.state import Wakeup

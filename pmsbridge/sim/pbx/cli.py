@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
-from pmsbridge.cli import CommandError
+from pmsbridge.command_errors import CommandError
 from pmsbridge.sim.pbx.emulator import PbxEmulator
 from pmsbridge.sim.pbx.options import EmulatorOptions
 
