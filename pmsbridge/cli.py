@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from pmsbridge.command_errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CommandError
-from pmsbridge.config import CONFIG_ENV, ConfigError, Settings, load_settings
+from pmsbridge.config import CONFIG_ENV, ConfigError, Settings, config_warnings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    print(f"{args.config or 'configuration'}: OK")
-    for name in sorted(settings.adapter_settings):
-        print(f"  adapter {name}: configured")
+    warnings = config_warnings(settings)
+    verdict = f"OK, {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else "OK"
+    print(f"{args.config or os.environ.get(CONFIG_ENV)}: {verdict}")
+    for name, config in sorted(settings.adapter_settings.items()):
+        print(f"  adapter {name}: {'enabled' if getattr(config, 'enabled', True) else 'disabled'}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

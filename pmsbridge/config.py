@@ -162,8 +162,29 @@ class RoomsSettings(Section):
     @field_validator("rooms")
     @classmethod
     def _room_list(cls, value: list[str]) -> list[str]:
+        problems = []
+        listed_in: dict[str, str] = {}
         for entry in value:
-            expand_room_range(entry)
+            try:
+                rooms = expand_room_range(entry)
+            except ValueError as err:
+                problems.append(str(err))
+                continue
+            repeated: dict[str, list[str]] = {}
+            for room in rooms:
+                if room in listed_in:
+                    repeated.setdefault(listed_in[room], []).append(room)
+                else:
+                    listed_in[room] = entry
+            for earlier, again in repeated.items():
+                if earlier == entry:
+                    problems.append(f"{entry!r} is listed twice")
+                    continue
+                shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+                problems.append(f"{entry!r} lists room{'s' if len(again) > 1 else ''} {shown} again "
+                                f"(already in {earlier!r})")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @property
@@ -191,7 +212,8 @@ class RoomsSettings(Section):
 
 
 MAX_ROOM_RANGE = 10_000
-_ROOM_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,15}")
+# Letters and digits, with . _ - inside (not at the ends: "abc-" is a range cut short).
+_ROOM_NAME = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z._-]{0,14}[0-9A-Za-z])?")
 _ROOM_RANGE = re.compile(r"(\d{1,16})-(\d{1,16})")
 
 
@@ -384,10 +406,18 @@ def registered_adapters() -> dict[str, AdapterEntry]:
     return {ep.name: AdapterEntry(ep.name, ep.value) for ep in entry_points(group="pmsbridge.adapters")}
 
 
-def _validate_adapters(settings: Settings) -> list[str]:
+def validate_adapters(sections: Any, settings: Settings | None) -> tuple[dict[str, Any], list[str]]:
+    """Each ``[adapters.<name>]`` section checked by its adapter's model: (name -> model, problems).
+
+    ``settings`` is None when the core sections have problems of their own: the adapters'
+    sections are still checked, so that one run reports everything.
+    """
+    if not isinstance(sections, dict):
+        return {}, []
+    validated: dict[str, Any] = {}
     problems: list[str] = []
     known = registered_adapters()
-    for name, section in settings.adapters.items():
+    for name, section in sections.items():
         if not isinstance(section, dict):
             problems.append(f"adapters.{name}: expected a table [adapters.{name}]")
             continue
@@ -401,23 +431,45 @@ def _validate_adapters(settings: Settings) -> list[str]:
             problems.append(f"adapters.{name}: the adapter cannot be loaded ({err})")
             continue
         try:
-            settings.adapter_settings[name] = model.model_validate(section, context={"settings": settings})
+            validated[name] = model.model_validate(section, context={"settings": settings})
         except ValidationError as err:
             problems.extend(describe_error(e, ("adapters", name)) for e in err.errors())
-    return problems
+    return validated, problems
 
 
 def parse_settings(document: dict[str, Any]) -> Settings:
-    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    """Validate a parsed TOML document; raise ConfigError listing every problem, adapters' sections too."""
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(document)
     except ValidationError as err:
         problems = [describe_error(e) for e in err.errors()]
-        raise ConfigError(problems) from None
-    problems = _validate_adapters(settings)
-    if problems:
+    else:
+        problems = []
+    sections = settings.adapters if settings is not None else document.get("adapters", {})
+    validated, adapter_problems = validate_adapters(sections, settings)
+    problems.extend(adapter_problems)
+    if problems or settings is None:
         raise ConfigError(problems)
+    settings.adapter_settings.update(validated)
     return settings
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What a valid configuration may still get wrong at a hotel, one sentence each (check-config prints them)."""
+    warnings = []
+    if not any(getattr(config, "enabled", True) for config in settings.adapter_settings.values()):
+        warnings.append("no PMS adapter is enabled ([adapters.fias], [adapters.webhook] or [adapters.csvdrop]): "
+                        "only the front desk's actions reach the PBX")
+    pbx = settings.pbx
+    if not pbx.verify:
+        warnings.append("pbx.verify = false: the PBX's certificate is not checked at all; pin it with "
+                        "pbx.tls_fingerprint (`pmsbridge pbx fingerprint` prints it)")
+    elif pbx.tls_fingerprint is None and pbx.ca_file is None:
+        warnings.append("pbx.tls_fingerprint is not set: the PBX's certificate is checked against the system's "
+                        "certificate authorities, which a PBX's own (self-signed) certificate fails; pin it with "
+                        "pbx.tls_fingerprint (`pmsbridge pbx fingerprint` prints it)")
+    return warnings
 
 
 def load_settings(path: str | os.PathLike[str] | None) -> Settings:

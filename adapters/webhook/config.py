@@ -25,7 +25,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from pmsbridge.adapters.hotel_time import check_format
-from pmsbridge.config import is_placeholder, resolve_secrets
+from pmsbridge.config_base import Section, is_placeholder, resolve_secrets
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -74,10 +74,8 @@ def _example_secret(secret: SecretStr) -> bool:
     return is_placeholder(secret) or secret.get_secret_value().lower().startswith("example")
 
 
-class SignatureSettings(BaseModel):
+class SignatureSettings(Section):
     """An HMAC over the raw body (and optionally a timestamp), sent in a header."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     header: str = Field(min_length=1, description="the header carrying the signature, e.g. X-Signature")
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
@@ -111,10 +109,8 @@ class SignatureSettings(BaseModel):
         return self
 
 
-class SigningSettings(BaseModel):
+class SigningSettings(Section):
     """How an outbound posting is signed: an HMAC over the raw body (and optionally a timestamp)."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     header: str = Field(default="X-Signature", min_length=1, description="the header carrying the signature")
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
@@ -197,10 +193,8 @@ class MappingSettings(BaseModel):
         return value
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(Section):
     """One PMS (or property) posting to ``/webhook/<name>``."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     tokens: list[SecretStr] = Field(default_factory=list, description="accepted tokens; several during a rotation")
     token_header: str | None = Field(default=None, description="header carrying the token; none: in the path")
