@@ -178,21 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help: str, config: bool = True,
-                parent: argparse._SubParsersAction = commands) -> argparse.ArgumentParser:
+                parent: argparse._SubParsersAction = commands, serves: bool = False) -> argparse.ArgumentParser:
         sub = parent.add_parser(name, help=help, description=help)
         if config:
             add_config_option(sub)
-        sub.set_defaults(handler=handler)
+        # A command that serves until stopped logs what it does; one that prints its result
+        # logs only warnings, or its modules' INFO lines would say the result a second time.
+        sub.set_defaults(handler=handler, log_level="INFO" if serves else "WARNING")
         return sub
 
     command("check-config", cmd_check_config, "validate the configuration file and list every problem")
     command("migrate", cmd_migrate, "create or upgrade the ledger's database schema")
-    command("run", cmd_run, "run the bridge (what systemd starts)")
+    command("run", cmd_run, "run the bridge (what systemd starts)", serves=True)
     backup = command("backup", cmd_backup, "copy the SQLite ledger, also while the service runs (PostgreSQL: pg_dump)")
     backup.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
     restore = command("restore", cmd_restore, "put a backup in place of the SQLite ledger (stop the service first)")
     restore.add_argument("--from", required=True, dest="source", metavar="FILE", help="a file made by pmsbridge backup")
-    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False)
+    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False,
+                   serves=True)
     demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
 
@@ -254,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     command("fingerprint", cmd_pbx_fingerprint, "print the SHA-256 fingerprint of the PBX certificate", parent=pbx)
 
     sim = commands.add_parser("sim", help="run a simulator").add_subparsers(dest="sim_command", required=True)
-    sim_pbx = command("pbx", cmd_sim_pbx, "run the FCM630A emulator (HTTPS)", config=False, parent=sim)
+    sim_pbx = command("pbx", cmd_sim_pbx, "run the FCM630A emulator (HTTPS)", config=False, parent=sim,
+                      serves=True)
     from pmsbridge.sim.pbx.cli import add_arguments as add_emulator_arguments
 
     add_emulator_arguments(sim_pbx)
     sim_fias = command("fias", cmd_sim_fias, "run the FIAS PMS simulator (an IFC8-like server)", config=False,
-                       parent=sim)
+                       parent=sim, serves=True)
     from pmsbridge.sim.fias.cli import add_arguments as add_simulator_arguments
 
     add_simulator_arguments(sim_fias)
@@ -270,9 +274,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pmsbridge.logs import setup_logging
 
-    setup_logging("DEBUG" if args.verbose else "INFO")
+    setup_logging("DEBUG" if args.verbose else args.log_level)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        # Written out here, inside the try, so that a reader gone away is handled below.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`pmsbridge ledger list | head`): nothing is wrong with
+        # the command. Point stdout at /dev/null so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except ConfigError as err:
         print("The configuration has problems:", file=sys.stderr)
         for problem in err.problems:

@@ -14,7 +14,7 @@ from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.store import Ledger
-from pmsbridge.users import UserError, UserStore, normalise_name
+from pmsbridge.users import UserError, UserStore, check_new_name, normalise_name
 
 ACTOR = "command line"
 
@@ -52,7 +52,7 @@ def _run(ledger: Ledger, users: UserStore, args: argparse.Namespace) -> int:
             last = f"{account.last_login_at:%Y-%m-%d %H:%M}" if account.last_login_at else "never"
             print(f"{account.name:24} {account.role:10} {state:10} {last}")
         return 0
-    name = normalise_name(args.name)
+    name = check_new_name(args.name) if command == "add" else normalise_name(args.name)
     exists = users.get(name) is not None
     # Said before the password is asked, not after it was typed twice.
     if command == "add" and exists:
