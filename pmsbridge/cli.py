@@ -79,6 +79,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pmsbridge.ledger.database import SchemaOutOfDate
     from pmsbridge.logs import setup_logging
+    from pmsbridge.ports import is_address_in_use, port_in_use
     from pmsbridge.runlock import AlreadyRunning
     from pmsbridge.service import build
 
@@ -89,6 +90,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         service.run_until_signalled()
     except (SchemaOutOfDate, AlreadyRunning) as err:
         raise CommandError(str(err)) from None
+    except OSError as err:
+        if not is_address_in_use(err):
+            raise
+        port = settings.web.host_port[1]
+        raise CommandError(port_in_use(port, "the web interface, web.listen", "change web.listen")) from None
     return EXIT_OK
 
 
@@ -194,10 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
     restore = command("restore", cmd_restore, "put a backup in place of the SQLite ledger (stop the service first)")
     restore.add_argument("--from", required=True, dest="source", metavar="FILE", help="a file made by pmsbridge backup")
-    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False,
-                   serves=True)
-    demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
-    demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
+    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, FIAS PMS simulator, SQLite, UI",
+                   config=False, serves=True)
+    from pmsbridge.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
 
     ledger = commands.add_parser("ledger", help="inspect and replay the ledger").add_subparsers(
         dest="ledger_command", required=True)

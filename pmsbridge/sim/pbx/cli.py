@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from pmsbridge.command_errors import CommandError
+from pmsbridge.ports import is_address_in_use, port_in_use
 from pmsbridge.sim.pbx.emulator import PbxEmulator
 from pmsbridge.sim.pbx.options import EmulatorOptions
 
@@ -62,6 +63,8 @@ def run_emulator(args: argparse.Namespace) -> int:
     try:
         emulator.start()
     except OSError as err:
+        if is_address_in_use(err):
+            raise CommandError(port_in_use(args.port, "the PBX emulator", "choose another with --port PORT")) from None
         raise CommandError(f"cannot start the emulator on {args.host}:{args.port}: {err.strerror or err}") from err
     stop_requested = threading.Event()
     # The handler only sets a flag; the main thread does the stopping.
