@@ -116,9 +116,9 @@ def run_simulator(args: argparse.Namespace) -> int:
             _background(_console, simulator, stop)
         stop.wait()
     except OSError as err:
-        if is_address_in_use(err):
-            err = port_in_use(options.port, "the FIAS PMS simulator", "choose another with --port PORT")
-        print(f"pmsbridge sim fias: {err}", file=sys.stderr)
+        message = (port_in_use(options.port, "the FIAS PMS simulator", "choose another with --port PORT")
+                   if is_address_in_use(err) else str(err))
+        print(f"pmsbridge sim fias: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         pass

@@ -3,9 +3,9 @@
 Every ``interval`` seconds the emulator first rings the wake-up calls that fell due (answered,
 busy or not answered at random), then makes one call: an outside call from an occupied room
 (to an international, national, mobile, local, toll-free or emergency number; some of them
-then transferred to another extension), an internal call, or an inbound call; each ends at once with a random duration and outcome and shows in
-the CDR. With a seed the sequence is the same every run (only how much of it happens
-depends on time).
+then transferred to another extension), an internal call, or an inbound call; each ends at
+once with a random duration and outcome and shows in the CDR. With a seed the sequence is
+the same every run (only how much of it happens depends on time).
 """
 
 from __future__ import annotations
