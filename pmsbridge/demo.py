@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from pmsbridge.accounting.cdr import SINCE_KEY
 from pmsbridge.backup import SIDE_FILES
 from pmsbridge.command_errors import EXIT_OK, CommandError
-from pmsbridge.config import WebSettings, load_settings
+from pmsbridge.config import Settings, WebSettings, load_settings
+from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ports import is_address_in_use, is_in_use, port_argument, port_in_use
 from pmsbridge.runlock import AlreadyRunning, RunLock
@@ -139,6 +142,26 @@ def start_fresh(state_dir: Path) -> None:
         raise CommandError(f"{err}, or give this demo another --state-dir") from None
 
 
+def prepare_ledger(settings: Settings) -> None:
+    """Migrate the fresh ledger, add the demo login, and charge every call the emulator records.
+
+    The collector charges only calls that started after it first ran, and the emulator
+    records a call when it ends, dated back by its length: a demo would post nothing for
+    its first quarter of an hour. The emulator started empty with this ledger, so every call
+    it holds is the demo's own: accounting starts from a lookback before now.
+    """
+    engine = create_ledger_engine(settings.bridge.effective_database_url)
+    migrate(engine)
+    engine.dispose()
+    ledger = open_ledger(settings)
+    try:
+        UserStore(ledger.engine).add(DEMO_USER, "admin", DEMO_PASSWORD)
+        started = datetime.now(settings.bridge.zone).replace(tzinfo=None, microsecond=0)
+        ledger.set_value(SINCE_KEY, (started - timedelta(minutes=settings.accounting.lookback_minutes)).isoformat())
+    finally:
+        ledger.engine.dispose()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     if args.activity_interval <= 0:
         raise CommandError("--activity-interval must be a positive number of seconds")
@@ -155,10 +178,7 @@ def run_demo(args: argparse.Namespace) -> int:
         config_path = state_dir / "pmsbridge.toml"
         config_path.write_text(demo_config(state_dir, emulator, options, pms.port, args.listen), encoding="utf-8")
         settings = load_settings(config_path)
-        engine = create_ledger_engine(settings.bridge.effective_database_url)
-        migrate(engine)
-        UserStore(engine).add(DEMO_USER, "admin", DEMO_PASSWORD)
-        engine.dispose()
+        prepare_ledger(settings)
 
         from pmsbridge.service import build
 
