@@ -18,8 +18,9 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
+# Options go in DEMO_ARGS, e.g. make demo DEMO_ARGS="--listen 127.0.0.1:9000 --pbx-port 9089 --fias-port 9010"
 demo: $(VENV)/.installed
-	$(BIN)/pmsbridge demo
+	$(BIN)/pmsbridge demo $(DEMO_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 chromium:

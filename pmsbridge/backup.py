@@ -28,10 +28,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from pmsbridge.command_errors import EXIT_FAILURE, EXIT_OK
 from pmsbridge.config import Settings
 from pmsbridge.runlock import AlreadyRunning, RunLock
-
-EXIT_OK, EXIT_FAILURE = 0, 1
 
 # Companion files SQLite keeps beside a database.
 SIDE_FILES = ("-wal", "-shm", "-journal")

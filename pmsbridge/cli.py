@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pmsbridge.config import CONFIG_ENV, ConfigError, Settings, load_settings
+from pmsbridge.command_errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, CommandError
+from pmsbridge.config import CONFIG_ENV, ConfigError, Settings, config_warnings, load_settings
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-
-
-class CommandError(Exception):
-    """Raised by a command for an expected failure; the message is shown to the operator."""
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -33,9 +29,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    print(f"{args.config or 'configuration'}: OK")
-    for name in sorted(settings.adapter_settings):
-        print(f"  adapter {name}: configured")
+    warnings = config_warnings(settings)
+    verdict = f"OK, {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else "OK"
+    print(f"{args.config or os.environ.get(CONFIG_ENV)}: {verdict}")
+    for name, config in sorted(settings.adapter_settings.items()):
+        print(f"  adapter {name}: {'enabled' if getattr(config, 'enabled', True) else 'disabled'}")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -85,6 +85,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from pmsbridge.ledger.database import SchemaOutOfDate
     from pmsbridge.logs import setup_logging
+    from pmsbridge.ports import is_address_in_use, port_in_use
     from pmsbridge.runlock import AlreadyRunning
     from pmsbridge.service import build
 
@@ -95,6 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         service.run_until_signalled()
     except (SchemaOutOfDate, AlreadyRunning) as err:
         raise CommandError(str(err)) from None
+    except OSError as err:
+        if not is_address_in_use(err):
+            raise
+        port = settings.web.host_port[1]
+        raise CommandError(port_in_use(port, "the web interface, web.listen", "change web.listen")) from None
     return EXIT_OK
 
 
@@ -202,23 +208,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help: str, config: bool = True,
-                parent: argparse._SubParsersAction = commands) -> argparse.ArgumentParser:
+                parent: argparse._SubParsersAction = commands, serves: bool = False) -> argparse.ArgumentParser:
         sub = parent.add_parser(name, help=help, description=help)
         if config:
             add_config_option(sub)
-        sub.set_defaults(handler=handler)
+        # A command that serves until stopped logs what it does; one that prints its result
+        # logs only warnings, or its modules' INFO lines would say the result a second time.
+        sub.set_defaults(handler=handler, log_level="INFO" if serves else "WARNING")
         return sub
 
     command("check-config", cmd_check_config, "validate the configuration file and list every problem")
     command("migrate", cmd_migrate, "create or upgrade the ledger's database schema")
-    command("run", cmd_run, "run the bridge (what systemd starts)")
+    command("run", cmd_run, "run the bridge (what systemd starts)", serves=True)
     backup = command("backup", cmd_backup, "copy the SQLite ledger, also while the service runs (PostgreSQL: pg_dump)")
     backup.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
     restore = command("restore", cmd_restore, "put a backup in place of the SQLite ledger (stop the service first)")
     restore.add_argument("--from", required=True, dest="source", metavar="FILE", help="a file made by pmsbridge backup")
-    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False)
-    demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
-    demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
+    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, FIAS PMS simulator, SQLite, UI",
+                   config=False, serves=True)
+    from pmsbridge.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
 
     ledger = commands.add_parser("ledger", help="inspect the ledger and end dead deliveries").add_subparsers(
         dest="ledger_command", required=True)
@@ -289,12 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     command("fingerprint", cmd_pbx_fingerprint, "print the SHA-256 fingerprint of the PBX certificate", parent=pbx)
 
     sim = commands.add_parser("sim", help="run a simulator").add_subparsers(dest="sim_command", required=True)
-    sim_pbx = command("pbx", cmd_sim_pbx, "run the FCM630A emulator (HTTPS)", config=False, parent=sim)
+    sim_pbx = command("pbx", cmd_sim_pbx, "run the FCM630A emulator (HTTPS)", config=False, parent=sim,
+                      serves=True)
     from pmsbridge.sim.pbx.cli import add_arguments as add_emulator_arguments
 
     add_emulator_arguments(sim_pbx)
     sim_fias = command("fias", cmd_sim_fias, "run the FIAS PMS simulator (an IFC8-like server)", config=False,
-                       parent=sim)
+                       parent=sim, serves=True)
     from pmsbridge.sim.fias.cli import add_arguments as add_simulator_arguments
 
     add_simulator_arguments(sim_fias)
@@ -311,9 +322,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pmsbridge.logs import setup_logging
 
-    setup_logging("DEBUG" if args.verbose else "INFO")
+    setup_logging("DEBUG" if args.verbose else args.log_level)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        # Written out here, inside the try, so that a reader gone away is handled below.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`pmsbridge ledger list | head`): nothing is wrong with
+        # the command. Point stdout at /dev/null so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except ConfigError as err:
         print("The configuration has problems:", file=sys.stderr)
         for problem in err.problems:

@@ -20,8 +20,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     IPvAnyNetwork,
     SecretStr,
@@ -30,61 +28,17 @@ from pydantic import (
     model_validator,
 )
 
+from pmsbridge.accounting.tariffs import TariffError, TariffRule, TariffTable
+from pmsbridge.config_base import (
+    ConfigError,
+    Section,
+    describe_error,
+    is_placeholder,
+    resolve_secrets,
+)
 from pmsbridge.languages import PROMPT_LANGUAGES
 
-# Values shipped in examples; a real site must replace them.
-PLACEHOLDER_SECRETS = frozenset({"", "...", "changeme", "change-me", "password", "secret", "xxx"})
-
 CONFIG_ENV = "PMSBRIDGE_CONFIG"
-
-
-class ConfigError(Exception):
-    """Raised when a configuration file cannot be read or is not valid.
-
-    ``problems`` holds one sentence per problem, each starting with its key path.
-    """
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-class Section(BaseModel):
-    """Base of every section: unknown keys are errors, values are checked on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-def resolve_secrets(values: Any, *names: str) -> Any:
-    """Fill ``name`` from ``name_file`` or ``name_env`` when the inline value is absent.
-
-    Used in "before" validators so that the secret fields themselves stay plain
-    ``SecretStr`` and nothing else has to know where a secret came from.
-    """
-    if not isinstance(values, dict):
-        return values
-    values = dict(values)
-    for name in names:
-        sources = [key for key in (name, f"{name}_file", f"{name}_env") if values.get(key) is not None]
-        if len(sources) > 1:
-            raise ValueError(f"give only one of {', '.join(sources)}")
-        file_key, env_key = f"{name}_file", f"{name}_env"
-        if file_key in values:
-            path = Path(values.pop(file_key))
-            try:
-                values[name] = path.read_text(encoding="utf-8").strip()
-            except OSError as err:
-                raise ValueError(f"{file_key}: cannot read {path} ({err.strerror or err})") from None
-        elif env_key in values:
-            variable = values.pop(env_key)
-            if variable not in os.environ:
-                raise ValueError(f"{env_key}: the environment variable {variable} is not set")
-            values[name] = os.environ[variable]
-    return values
-
-
-def is_placeholder(secret: SecretStr | None) -> bool:
-    return secret is not None and secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
 
 
 class BridgeSettings(Section):
@@ -210,8 +164,29 @@ class RoomsSettings(Section):
     @field_validator("rooms")
     @classmethod
     def _room_list(cls, value: list[str]) -> list[str]:
+        problems = []
+        listed_in: dict[str, str] = {}
         for entry in value:
-            expand_room_range(entry)
+            try:
+                rooms = expand_room_range(entry)
+            except ValueError as err:
+                problems.append(str(err))
+                continue
+            repeated: dict[str, list[str]] = {}
+            for room in rooms:
+                if room in listed_in:
+                    repeated.setdefault(listed_in[room], []).append(room)
+                else:
+                    listed_in[room] = entry
+            for earlier, again in repeated.items():
+                if earlier == entry:
+                    problems.append(f"{entry!r} is listed twice")
+                    continue
+                shown = ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+                problems.append(f"{entry!r} lists room{'s' if len(again) > 1 else ''} {shown} again "
+                                f"(already in {earlier!r})")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @property
@@ -239,7 +214,8 @@ class RoomsSettings(Section):
 
 
 MAX_ROOM_RANGE = 10_000
-_ROOM_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,15}")
+# Letters and digits, with . _ - inside (not at the ends: "abc-" is a range cut short).
+_ROOM_NAME = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z._-]{0,14}[0-9A-Za-z])?")
 _ROOM_RANGE = re.compile(r"(\d{1,16})-(\d{1,16})")
 
 
@@ -381,24 +357,6 @@ class ReconcileSettings(Section):
     policy: ReconcilePolicy = Field(default_factory=ReconcilePolicy)
 
 
-class TariffRule(Section):
-    """One line of the tariff table: calls whose dialled number starts with ``prefix``.
-
-    Amounts are integers in minor currency units. A call answered for at most
-    ``free_seconds`` costs nothing; a longer one costs ``connection_fee`` plus
-    ``unit_price`` per unit of ``unit_seconds``, the last unit counted per ``rounding``
-    ("up": every started unit, "down": whole units only, "nearest": from half a unit).
-    """
-
-    prefix: str = Field(pattern=r"^[0-9*#+]*$", max_length=32, description='"" matches every number')
-    name: str = Field(default="", max_length=40, description="shown on the folio and the postings page")
-    connection_fee: int = Field(default=0, ge=0)
-    unit_price: int = Field(ge=0)
-    unit_seconds: int = Field(default=60, ge=1)
-    free_seconds: int = Field(default=0, ge=0)
-    rounding: Literal["up", "down", "nearest"] = "up"
-
-
 class AccountingSettings(Section):
     """Call accounting: CDRs read from the PBX, rated, posted to the guest's folio; PBX event reports."""
 
@@ -448,8 +406,6 @@ class AccountingSettings(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> AccountingSettings:
-        from pmsbridge.accounting.tariffs import TariffError, TariffTable
-
         try:
             table = TariffTable.from_settings(self)
         except TariffError as err:
@@ -508,21 +464,18 @@ def registered_adapters() -> dict[str, AdapterEntry]:
     return {ep.name: AdapterEntry(ep.name, ep.value) for ep in entry_points(group="pmsbridge.adapters")}
 
 
-def describe_error(error: dict[str, Any], prefix: tuple[Any, ...] = ()) -> str:
-    """One sentence for a pydantic error, starting with the dotted key path."""
-    location = [str(part) for part in (*prefix, *error["loc"]) if part not in ("__root__",)]
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling and section)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{'.'.join(location) or '(top level)'}: {message}"
+def validate_adapters(sections: Any, settings: Settings | None) -> tuple[dict[str, Any], list[str]]:
+    """Each ``[adapters.<name>]`` section checked by its adapter's model: (name -> model, problems).
 
-
-def _validate_adapters(settings: Settings) -> list[str]:
+    ``settings`` is None when the core sections have problems of their own: the adapters'
+    sections are still checked, so that one run reports everything.
+    """
+    if not isinstance(sections, dict):
+        return {}, []
+    validated: dict[str, Any] = {}
     problems: list[str] = []
     known = registered_adapters()
-    for name, section in settings.adapters.items():
+    for name, section in sections.items():
         if not isinstance(section, dict):
             problems.append(f"adapters.{name}: expected a table [adapters.{name}]")
             continue
@@ -536,23 +489,45 @@ def _validate_adapters(settings: Settings) -> list[str]:
             problems.append(f"adapters.{name}: the adapter cannot be loaded ({err})")
             continue
         try:
-            settings.adapter_settings[name] = model.model_validate(section, context={"settings": settings})
+            validated[name] = model.model_validate(section, context={"settings": settings})
         except ValidationError as err:
             problems.extend(describe_error(e, ("adapters", name)) for e in err.errors())
-    return problems
+    return validated, problems
 
 
 def parse_settings(document: dict[str, Any]) -> Settings:
-    """Validate a parsed TOML document; raise ConfigError listing every problem."""
+    """Validate a parsed TOML document; raise ConfigError listing every problem, adapters' sections too."""
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(document)
     except ValidationError as err:
         problems = [describe_error(e) for e in err.errors()]
-        raise ConfigError(problems) from None
-    problems = _validate_adapters(settings)
-    if problems:
+    else:
+        problems = []
+    sections = settings.adapters if settings is not None else document.get("adapters", {})
+    validated, adapter_problems = validate_adapters(sections, settings)
+    problems.extend(adapter_problems)
+    if problems or settings is None:
         raise ConfigError(problems)
+    settings.adapter_settings.update(validated)
     return settings
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What a valid configuration may still get wrong at a hotel, one sentence each (check-config prints them)."""
+    warnings = []
+    if not any(getattr(config, "enabled", True) for config in settings.adapter_settings.values()):
+        warnings.append("no PMS adapter is enabled ([adapters.fias], [adapters.webhook] or [adapters.csvdrop]): "
+                        "only the front desk's actions reach the PBX")
+    pbx = settings.pbx
+    if not pbx.verify:
+        warnings.append("pbx.verify = false: the PBX's certificate is not checked at all; pin it with "
+                        "pbx.tls_fingerprint (`pmsbridge pbx fingerprint` prints it)")
+    elif pbx.tls_fingerprint is None and pbx.ca_file is None:
+        warnings.append("pbx.tls_fingerprint is not set: the PBX's certificate is checked against the system's "
+                        "certificate authorities, which a PBX's own (self-signed) certificate fails; pin it with "
+                        "pbx.tls_fingerprint (`pmsbridge pbx fingerprint` prints it)")
+    return warnings
 
 
 def load_settings(path: str | os.PathLike[str] | None) -> Settings:

@@ -104,6 +104,14 @@ def normalise_name(name: str) -> str:
     return name.strip().lower()
 
 
+def check_new_name(name: str) -> str:
+    """The name normalised; UserError when it cannot be a user name (said before a password is asked)."""
+    name = normalise_name(name)
+    if NAME_PATTERN.fullmatch(name) is None:
+        raise UserError(f"{name!r} is not a user name: use letters, digits and . _ @ - (at most 64)")
+    return name
+
+
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
@@ -147,9 +155,7 @@ class UserStore:
 
     def add(self, name: str, role: Role | str, password: str) -> Account:
         """Create an account; raises UserError for a bad or taken name, a weak password or an unknown role."""
-        name = normalise_name(name)
-        if NAME_PATTERN.fullmatch(name) is None:
-            raise UserError(f"{name!r} is not a user name: use letters, digits and . _ @ - (at most 64)")
+        name = check_new_name(name)
         try:
             role = Role(role)
         except ValueError:

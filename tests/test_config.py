@@ -17,6 +17,7 @@ from pmsbridge.config import (
     ReconcileSettings,
     RoomsSettings,
     WebSettings,
+    config_warnings,
     load_settings,
     parse_settings,
 )
@@ -182,3 +183,80 @@ def test_example_is_valid_toml_with_the_contract_keys():
     assert {"database_url", "timezone"} <= set(document["bridge"])
     assert {"url", "username", "pms_username", "tls_fingerprint"} <= set(document["pbx"])
     assert document["rooms"]["extension_template"] and document["web"]["listen"]
+
+
+def test_every_missing_secret_is_reported_with_the_sections_other_problems(monkeypatch):
+    for name in ("UNSET_API", "UNSET_PMS", "UNSET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    document = minimal(url="http://pbx", password=None, password_env="UNSET_API", pms_password=None,
+                       pms_password_env="UNSET_PMS")
+    document["web"] = {"secret_key_env": "UNSET_KEY"}
+    problems = problems_of(document)
+    assert "pbx.password_env: the environment variable UNSET_API is not set" in problems
+    assert "pbx.pms_password_env: the environment variable UNSET_PMS is not set" in problems
+    assert "web.secret_key_env: the environment variable UNSET_KEY is not set" in problems
+    assert any(p.startswith("pbx.url: 'http://pbx' is not an https:// URL") for p in problems)
+
+
+def test_adapter_sections_are_checked_even_when_the_core_has_problems():
+    document = minimal(url="http://pbx")
+    document["adapters"] = {"fias": {"mode": "sideways"}, "telex": {}}
+    problems = problems_of(document)
+    assert any(p.startswith("pbx.url:") for p in problems)
+    assert any(p.startswith("adapters.fias.mode:") for p in problems)
+    assert any(p.startswith("adapters.telex: no adapter of that name") for p in problems)
+
+
+@pytest.mark.parametrize("rooms, problem", [
+    (["101-140", "abc-"], "'abc-' is neither a room number nor a range"),
+    (["-5"], "'-5' is neither a room number nor a range"),
+    (["101-140", "140"], "'140' lists room 140 again (already in '101-140')"),
+    (["140", "140"], "'140' is listed twice"),
+    (["101-110", "105-120"], "'105-120' lists rooms 105, 106, 107, 108, 109 and 1 more again (already in '101-110')"),
+])
+def test_malformed_or_repeated_rooms_are_refused(rooms, problem):
+    document = minimal()
+    document["rooms"] = {"rooms": rooms}
+    [found] = problems_of(document)
+    assert found.startswith("rooms.rooms: ") and problem in found
+
+
+def test_every_bad_room_entry_is_named_at_once():
+    document = minimal()
+    document["rooms"] = {"rooms": ["abc-", "101-102", "102", "x y"]}
+    [found] = problems_of(document)
+    assert "'abc-'" in found and "'102' lists room 102 again" in found and "'x y'" in found
+
+
+def test_room_names_with_inner_separators_stay_valid():
+    document = minimal()
+    document["rooms"] = {"rooms": ["A-12", "suite.1", "0101-0103"]}
+    assert parse_settings(document).rooms.listed_rooms == ["A-12", "suite.1", "0101", "0102", "0103"]
+
+
+def test_check_config_warns_without_failing(tmp_path, capsys):
+    path = tmp_path / "unpinned.toml"
+    path.write_text('[pbx]\nurl = "https://192.0.2.10:8089"\nusername = "cdrapi"\npassword = "s3cret-api"\n'
+                    'pms_username = "pms"\npms_password = "s3cret-pms"\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}: OK, 2 warnings" in out
+    assert "warning: no PMS adapter is enabled" in err
+    assert "warning: pbx.tls_fingerprint is not set" in err
+
+
+def test_no_warning_for_a_pinned_pbx_and_an_enabled_adapter(tmp_path, capsys):
+    path = tmp_path / "good.toml"
+    path.write_text('[pbx]\nurl = "https://192.0.2.10:8089"\nusername = "cdrapi"\npassword = "s3cret-api"\n'
+                    f'pms_username = "pms"\npms_password = "s3cret-pms"\ntls_fingerprint = "{FINGERPRINT}"\n'
+                    '[adapters.fias]\nhost = "127.0.0.1"\nport = 5010\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{path}: OK", "  adapter fias: enabled"]
+    assert err == ""
+
+
+def test_an_unverified_pbx_is_warned_about():
+    settings = parse_settings(minimal(tls_fingerprint=None, verify=False))
+    assert any(w.startswith("pbx.verify = false: the PBX's certificate is not checked") for w in
+               config_warnings(settings))

@@ -15,6 +15,7 @@ import argparse
 
 from pmsbridge import held_swaps
 from pmsbridge.adapters.fias.adapter import RESYNC_REQUESTED_KEY
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.store import Ledger
@@ -35,8 +36,6 @@ def resync(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _settle(ledger: Ledger, *, confirm: bool) -> int:
-    from pmsbridge.cli import CommandError
-
     held = held_swaps.held_swaps(ledger, HOLDING_ADAPTERS)
     if not held:
         raise CommandError("no database swap is held: nothing to confirm or discard")

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from pmsbridge.adapters.hotel_time import check_format
 from pmsbridge.client_address import IpNetwork
-from pmsbridge.config import is_placeholder, resolve_secrets
+from pmsbridge.config_base import Section, is_placeholder, resolve_secrets
 from pmsbridge.web.server import MAX_REQUEST_BYTES
 
 
@@ -73,10 +73,8 @@ def _example_secret(secret: SecretStr) -> bool:
     return is_placeholder(secret) or secret.get_secret_value().lower().startswith("example")
 
 
-class SignatureSettings(BaseModel):
+class SignatureSettings(Section):
     """An HMAC over the raw body (and optionally a timestamp), sent in a header."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     header: str = Field(min_length=1, description="the header carrying the signature, e.g. X-Signature")
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
@@ -117,10 +115,8 @@ class SignatureSettings(BaseModel):
         return self
 
 
-class SigningSettings(BaseModel):
+class SigningSettings(Section):
     """How an outbound posting is signed: an HMAC over the raw body (and optionally a timestamp)."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     header: str = Field(default="X-Signature", min_length=1, description="the header carrying the signature")
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
@@ -203,10 +199,8 @@ class MappingSettings(BaseModel):
         return value
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(Section):
     """One PMS (or property) posting to ``/webhook/<name>``."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     tokens: list[SecretStr] = Field(default_factory=list, description="accepted tokens; several during a rotation")
     token_header: str | None = Field(default=None, description="header carrying the token; none: in the path")

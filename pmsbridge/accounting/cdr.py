@@ -10,11 +10,15 @@ hotel local time, which is the PBX's time too) is kept in the ledger value
 ``accounting.cdr_cursor``; calls that started before the collector's first run
 (``accounting.cdr_since``) are never charged.
 
-An entry of the answer is a flat record or a group ``{"main_cdr": ..., "sub_cdr_1": ...}``
-(transfers, ring groups): the sub records are the legs and are judged one by one; the main
-record, which summarises them, only when the group has no legs. A leg's key is its call's
-``uniqueid`` (else ``session``, else ``AcctId``, else a digest of the record), followed by
-the leg's name in its group.
+An entry of the answer is a flat record or, as a real unit answers transfers, ring groups
+and parked calls, a group ``{"cdr": "<session>", "main_cdr": ..., "sub_cdr_1": ...,
+"sub_cdr_2": ...}``. The sub records are the legs, full records judged one by one; the
+main record only summarises them (``AcctId`` "", most fields blank) and is judged only when
+the group has no legs. A flat record's key is its ``uniqueid``, else its ``session``, else
+its ``AcctId`` with its start (a unit starts ``AcctId`` again about monthly, so it never
+identifies a call alone), else a digest of the record. The legs of a group usually share
+one ``uniqueid``, so a leg's key is the group's (its summary's, with the group's ``cdr``
+as its session) followed by the leg's name in the group.
 """
 
 from __future__ import annotations
@@ -66,11 +70,13 @@ def parse_cdr_time(value: str) -> datetime | None:
 
 
 def call_identity(record: Mapping[str, Any]) -> str:
-    """What identifies a call: uniqueid, else session, else AcctId, else a digest of the record."""
-    for name, label in (("uniqueid", ""), ("session", "session:"), ("AcctId", "acct:")):
+    """What identifies a call: uniqueid, else session, else AcctId and start, else a digest of the record."""
+    for name, label in (("uniqueid", ""), ("session", "session:")):
         value = text_of(record, name)
         if value:
             return label + value
+    if text_of(record, "AcctId"):
+        return f"acct:{text_of(record, 'AcctId')}@{text_of(record, 'start')}"
     digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return "sha256:" + digest[:32]
 
@@ -85,7 +91,10 @@ def call_legs(entry: Mapping[str, Any]) -> list[CallLeg]:
     subs = sorted(((name, leg) for name, leg in entry.items()
                    if name.startswith("sub_cdr") and isinstance(leg, Mapping)),
                   key=lambda item: (len(item[0]), item[0]))
-    base = call_identity(main)
+    summary = dict(main)
+    if not text_of(summary, "session"):
+        summary["session"] = text_of(entry, "cdr")
+    base = call_identity(summary)
     if not subs:
         return [CallLeg(base, main, parse_cdr_time(text_of(main, "start")))]
     return [CallLeg(f"{base}/{name}", leg, parse_cdr_time(text_of(leg, "start") or text_of(main, "start")))

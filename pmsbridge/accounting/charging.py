@@ -91,8 +91,10 @@ class ChargePolicy:
         trunk = text_of(record, "dst_trunk_name")
         if userfield == "internal" or (userfield != "outbound" and not trunk):
             return free("not an outside call")
-        if disposition != "ANSWERED" or billsec <= 0:
+        if disposition != "ANSWERED":
             return free(f"not answered ({disposition or 'no disposition'})")
+        if billsec <= 0:
+            return free("answered, but not a second was billed (billsec 0)")
         if settings.outbound_trunks and not matches_any(trunk, settings.outbound_trunks):
             return free(f"trunk {trunk or '(none)'} is not charged")
         context = text_of(record, "dcontext")

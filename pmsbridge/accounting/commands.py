@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.accounting.money import format_amount
 from pmsbridge.accounting.postings import PostingNotChangeable, PostingStore
 from pmsbridge.config import Settings
@@ -51,8 +52,6 @@ def list_postings(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def repost(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     try:
         posting = open_store(settings).repost(args.id, actor=ACTOR)
     except PostingNotChangeable as err:
@@ -62,8 +61,6 @@ def repost(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def settle(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     try:
         posting = open_store(settings).settle(args.id, actor=ACTOR, note=args.note)
     except PostingNotChangeable as err:

@@ -13,20 +13,42 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from pmsbridge.config import TariffRule, describe_error
-
-if TYPE_CHECKING:
-    from pmsbridge.config import AccountingSettings
+from pmsbridge.config_base import Section, describe_error
 
 CSV_COLUMNS = ("prefix", "name", "connection_fee", "unit_price", "unit_seconds", "free_seconds", "rounding")
 
 
+class TariffRule(Section):
+    """One line of the tariff table: calls whose dialled number starts with ``prefix``.
+
+    Amounts are integers in minor currency units. A call answered for at most
+    ``free_seconds`` costs nothing; a longer one costs ``connection_fee`` plus
+    ``unit_price`` per unit of ``unit_seconds``, the last unit counted per ``rounding``
+    ("up": every started unit, "down": whole units only, "nearest": from half a unit).
+    """
+
+    prefix: str = Field(pattern=r"^[0-9*#+]*$", max_length=32, description='"" matches every number')
+    name: str = Field(default="", max_length=40, description="shown on the folio and the postings page")
+    connection_fee: int = Field(default=0, ge=0)
+    unit_price: int = Field(ge=0)
+    unit_seconds: int = Field(default=60, ge=1)
+    free_seconds: int = Field(default=0, ge=0)
+    rounding: Literal["up", "down", "nearest"] = "up"
+
+
 class TariffError(ValueError):
     """Raised when the tariff table cannot be built (a bad CSV row, a prefix given twice)."""
+
+
+class TariffSources(Protocol):
+    """Where the rules are written: the ``[accounting]`` section (``AccountingSettings``) has both."""
+
+    tariffs: list[TariffRule]
+    tariff_file: Path | None
 
 
 def billed_units(seconds: int, unit_seconds: int, rounding: str) -> int:
@@ -71,7 +93,7 @@ class TariffTable:
         self._by_length = sorted(self.rules.values(), key=lambda rule: len(rule.prefix), reverse=True)
 
     @classmethod
-    def from_settings(cls, settings: AccountingSettings) -> TariffTable:
+    def from_settings(cls, settings: TariffSources) -> TariffTable:
         """The rules of the configuration followed by those of its tariff file; TariffError on a problem."""
         rules = list(settings.tariffs)
         if settings.tariff_file is not None:

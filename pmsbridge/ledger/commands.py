@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger import dead_letters
 from pmsbridge.ledger.database import create_ledger_engine, require_current_schema
@@ -52,8 +53,6 @@ def list_rows(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def show_row(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     ledger = open_ledger(settings)
     if args.event:
         event = ledger.event(args.id)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hmac
 import sys
 
+from pmsbridge.command_errors import EXIT_FAILURE, EXIT_OK
 from pmsbridge.config import Settings
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.pbx.errors import PbxError
 from pmsbridge.pbx.tls import fetch_fingerprint
-
-EXIT_OK, EXIT_FAILURE = 0, 1
 
 
 def _fail(err: PbxError) -> int:

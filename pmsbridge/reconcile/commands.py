@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.pbx.client import PbxClient
@@ -59,8 +60,6 @@ def report_lines(report: RunReport) -> list[str]:
 
 
 def reconcile(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     ledger = open_ledger(settings)
     client = PbxClient(settings.pbx)
     try:

@@ -10,15 +10,14 @@ import argparse
 import getpass
 import sys
 
+from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ledger.commands import ACTOR, open_ledger
 from pmsbridge.ledger.store import Ledger
-from pmsbridge.users import UserError, UserStore, normalise_name
+from pmsbridge.users import UserError, UserStore, check_new_name, normalise_name
 
 
 def read_password(from_stdin: bool) -> str:
-    from pmsbridge.cli import CommandError
-
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     try:
@@ -32,8 +31,6 @@ def read_password(from_stdin: bool) -> str:
 
 
 def user_command(settings: Settings, args: argparse.Namespace) -> int:
-    from pmsbridge.cli import CommandError
-
     ledger = open_ledger(settings)
     try:
         return _run(ledger, UserStore(ledger.engine), args)
@@ -52,7 +49,7 @@ def _run(ledger: Ledger, users: UserStore, args: argparse.Namespace) -> int:
             last = f"{account.last_login_at:%Y-%m-%d %H:%M}" if account.last_login_at else "never"
             print(f"{account.name:24} {account.role:10} {state:10} {last}")
         return 0
-    name = normalise_name(args.name)
+    name = check_new_name(args.name) if command == "add" else normalise_name(args.name)
     exists = users.get(name) is not None
     # Said before the password is asked, not after it was typed twice.
     if command == "add" and exists:

@@ -51,11 +51,28 @@ def test_a_group_is_judged_by_its_legs_in_order():
     assert [leg.key for leg in call_legs({"main_cdr": {"session": "s-1"}})] == ["session:s-1"]
 
 
+def test_a_real_units_group_is_keyed_by_its_session_and_each_legs_place():
+    """As a real UCM answers a transfer: a mostly blank summary, legs sharing one uniqueid."""
+    summary = {"AcctId": "", "uniqueid": "", "session": "", "src": "1101", "dst": "1102", "billsec": "95",
+               "start": "2026-11-27 10:00:00", "duration": "102", "action_type": "DIAL", "userfield": ""}
+    first = {"AcctId": "41", "uniqueid": "1764237600.9", "session": "1764237600009-1101", "src": "1101",
+             "dst": "0301234567", "start": "2026-11-27 10:00:00"}
+    second = {**first, "AcctId": "42", "dst": "1102", "start": "2026-11-27 10:01:10"}
+    entry = {"cdr": "1764237600009-1101", "main_cdr": summary, "sub_cdr_1": first, "sub_cdr_2": second}
+    legs = call_legs(entry)
+    assert [leg.key for leg in legs] == ["session:1764237600009-1101/sub_cdr_1",
+                                         "session:1764237600009-1101/sub_cdr_2"]
+    assert [leg.record["AcctId"] for leg in legs] == ["41", "42"]
+
+
 def test_a_record_without_any_id_gets_a_stable_digest():
     record = {"start": "2026-11-27 10:00:00", "src": "1101", "dst": "0044"}
     assert call_identity(record) == call_identity(dict(reversed(record.items())))
     assert call_identity(record).startswith("sha256:")
-    assert call_identity({"AcctId": "7"}) == "acct:7"
+    # A unit starts AcctId again about monthly: it identifies a call only with its start.
+    assert call_identity({"AcctId": "7", "start": "2026-11-27 10:00:00"}) == "acct:7@2026-11-27 10:00:00"
+    assert call_identity({"AcctId": "7", "start": "2026-12-27 10:00:00"}) != call_identity(
+        {"AcctId": "7", "start": "2026-11-27 10:00:00"})
     assert call_legs("not a record") == []
 
 
@@ -79,6 +96,22 @@ def test_calls_are_charged_once_and_the_cursor_survives(emulator, ledger, collec
     # A new collector (a restart) reads the same records again and charges nothing twice.
     again = collector().run()
     assert (again.read, again.judged, again.postings, again.cursor) == (4, 0, (), first.cursor)
+
+
+def test_a_transferred_call_is_charged_once_for_its_outside_leg(emulator, ledger, collector):
+    """The emulator stores a transfer as a real unit does: a summary and two legs sharing one uniqueid."""
+    now = emulator.local_now()
+    collect_from(ledger, now - dt.timedelta(hours=1))
+    check_in(ledger, "101")
+    check_in(ledger, "102")
+    emulator.place_call("101", "00442079460000", talk=65, start=now - dt.timedelta(minutes=10), transfer_to="102",
+                        transfer_talk=120)
+    run = collector().run()
+    assert (run.read, run.judged, len(run.postings)) == (1, 2, 1)
+    [posting] = PostingStore(ledger.engine).postings()
+    assert (posting.room, posting.dialled, posting.duration, posting.amount) == ("101", "00442079460000", 65,
+                                                                                 50 + 2 * 120)
+    assert collector().run().judged == 0
 
 
 def test_records_are_read_page_by_page(emulator, ledger, collector):

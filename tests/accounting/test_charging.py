@@ -44,7 +44,7 @@ def test_an_answered_outside_call_from_an_occupied_room_is_charged():
     ({"userfield": "Inbound", "dst_trunk_name": "", "src_trunk_name": "trunk-1"}, "not an outside call"),
     ({"disposition": "NO ANSWER", "billsec": "0"}, "not answered (NO ANSWER)"),
     ({"disposition": "BUSY"}, "not answered (BUSY)"),
-    ({"billsec": "0"}, "not answered (ANSWERED)"),
+    ({"billsec": "0"}, "answered, but not a second was billed (billsec 0)"),
     ({"dst": "112"}, "112 is a free number"),
     ({"dst": ""}, "no dialled number"),
     ({"src": "1103", "channel_ext": "1103"}, "room 103 was vacant"),

@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from pmsbridge.cli import CommandError, build_parser
+from pmsbridge.accounting.cdr import call_legs
+from pmsbridge.cli import build_parser
+from pmsbridge.command_errors import CommandError
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx.cli import run_emulator
 from pmsbridge.sim.pbx.state import Wakeup
@@ -57,9 +59,37 @@ def test_calls_are_recorded_the_way_a_real_unit_writes_them(emulator, client):
 def test_a_call_can_be_stored_as_a_group(emulator, client):
     emulator.place_call("101", "0301234567", talk=20, group=True)
     [entry] = records(client)
-    assert set(entry) == {"main_cdr", "sub_cdr_1"}
-    assert entry["main_cdr"]["uniqueid"] == entry["sub_cdr_1"]["uniqueid"]
-    assert entry["sub_cdr_1"]["dst"] == "0301234567"
+    assert set(entry) == {"cdr", "main_cdr", "sub_cdr_1"}
+    assert entry["cdr"] == entry["main_cdr"]["session"] == entry["sub_cdr_1"]["session"]
+    assert entry["sub_cdr_1"]["dst"] == "0301234567" and entry["sub_cdr_1"]["AcctId"] == "1"
+
+
+def test_a_transfer_is_stored_in_a_real_units_shape(emulator, client):
+    """{"cdr": session, "main_cdr": a mostly blank summary, "sub_cdr_1": leg, "sub_cdr_2": leg}."""
+    start = dt.datetime(2026, 11, 27, 10, 0, 0)
+    emulator.place_call("101", "00442079460000", talk=65, ring=7, start=start, transfer_to="102", transfer_talk=30)
+    [entry] = records(client)
+    assert set(entry) == {"cdr", "main_cdr", "sub_cdr_1", "sub_cdr_2"}
+    main, first, second = entry["main_cdr"], entry["sub_cdr_1"], entry["sub_cdr_2"]
+    kept = {"src", "dst", "start", "duration", "billsec", "session", "action_type"}
+    assert {name: value for name, value in main.items() if value} == {
+        "src": "1101", "dst": "1102", "start": "2026-11-27 10:00:00", "duration": str(72 + 32), "billsec": "95",
+        "session": entry["cdr"], "action_type": "DIAL"}
+    assert main["AcctId"] == "" and set(main) >= kept and set(main) == set(first)
+    # The legs: full records with AcctIds of their own and one uniqueid between them.
+    assert first["uniqueid"] == second["uniqueid"] and first["session"] == second["session"] == entry["cdr"]
+    assert (first["AcctId"], second["AcctId"]) == ("1", "2")
+    assert (first["userfield"], first["dst"], first["billsec"]) == ("Outbound", "00442079460000", "65")
+    assert (second["userfield"], second["dst"], second["billsec"], second["start"]) == (
+        "Internal", "1102", "30", "2026-11-27 10:01:12")
+    with pytest.raises(ValueError, match="only an answered call"):
+        emulator.place_call("101", "0301234567", disposition="BUSY", transfer_to="102")
+
+
+def test_acct_ids_start_again_every_month(emulator, client):
+    for start in ("2026-11-29 10:00:00", "2026-11-30 10:00:00", "2026-12-01 00:00:05", "2026-12-01 10:00:00"):
+        emulator.place_call("101", "0301234567", talk=20, start=dt.datetime.fromisoformat(start))
+    assert [entry["AcctId"] for entry in records(client)] == ["1", "2", "1", "2"]
 
 
 def test_calls_over_http(emulator, client):
@@ -101,11 +131,16 @@ def test_random_activity_makes_calls_and_rings_wakeups(emulator):
     with emulator.state.lock:
         emulator.state.rooms["105"].wakeups.append(Wakeup(earlier.strftime("%H%M"), 1, earlier.strftime("%Y%m%d")))
     emulator.start_random_activity(interval=0.01, seed=7)
+
+    def legs() -> list[dict]:
+        return [leg.record for entry in emulator.state.select_cdr(None, 0, 1000) for leg in call_legs(entry)]
+
     try:
-        wait_for(lambda: emulator.state.snapshot()["cdr_count"] >= 20)
+        # Enough calls, one of them a transfer (two legs of one uniqueid).
+        wait_for(lambda: len(calls := legs()) >= 20 and len({leg["uniqueid"] for leg in calls}) < len(calls))
     finally:
         emulator.stop_random_activity()
-    calls = emulator.state.select_cdr(None, 0, 1000)
+    calls = legs()
     assert any(record.get("action_type") == "WAKEUP" and record["dst"] == "1105" for record in calls)
     assert any(record.get("userfield") == "Outbound" and record["channel_ext"] == "1105" for record in calls)
     assert {record["userfield"] for record in calls} >= {"Outbound", "Internal", "Inbound"}

@@ -42,7 +42,9 @@ def test_dry_run_prints_the_drift_and_changes_nothing(hotel, config_file, capsys
     hotel.settle()
     hotel.emulator.state.vacate_room("102")
     assert main(["reconcile", "--dry-run", "--config", config_file]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # The summary once, on stdout: not again as the reconciler's log line.
+    assert out.count("reconciliation (") == 1 and "reconciliation" not in err
     assert "dry run: nothing recorded or queued" in out
     assert "30 extensions read in 1 listAccount requests" in out
     row = next(line for line in out.splitlines() if line.startswith("102 "))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import pytest
@@ -397,8 +400,8 @@ def test_sip_account_settings_are_staged_until_applied(client: ApiClient) -> Non
 def test_cdrapi_pages_and_filters_stored_records(emulator: PbxEmulator, client: ApiClient) -> None:
     for minute in range(25):
         emulator.state.add_cdr({"start": f"2024-05-01 10:{minute:02d}:00", "src": "1101", "billsec": "5"})
-    leg = {"start": "2024-05-02 09:00:00"}
-    emulator.state.add_cdr({"main_cdr": leg, "sub_cdr_1": leg})
+    emulator.state.add_cdr({"cdr": "s-1", "main_cdr": {"AcctId": "", "start": "2024-05-02 09:00:00"},
+                            "sub_cdr_1": {"start": "2024-05-02 09:00:00"}})
     everything = client.api("cdrapi", format="json")
     assert set(everything) == {"cdr_root"} and len(everything["cdr_root"]) == 26
     assert everything["cdr_root"][0]["AcctId"] == "1"
@@ -410,9 +413,32 @@ def test_cdrapi_pages_and_filters_stored_records(emulator: PbxEmulator, client: 
     until = client.api("cdrapi", format="json", endTime="2024-05-01T10:01:00")["cdr_root"]
     assert len(until) == 2
     assert client.api("cdrapi", format="json", numRecords="1001")["status"] == -1
-    assert client.api("cdrapi")["status"] == -19
+    assert client.api("cdrapi", format="yaml")["status"] == -1
     assert client.api("cdrapi", format="json", caller="1101")["status"] == -19
     assert client.state()["cdr_count"] == 26
+
+
+def test_cdrapi_answers_in_every_format_the_guide_allows(emulator: PbxEmulator, client: ApiClient) -> None:
+    """No format is csv, the guide's default; the format's name is read in any case."""
+    emulator.state.add_cdr({"start": "2024-05-01 10:00:00", "src": "1101", "clid": '"Guest, A." <1101>'})
+    emulator.state.add_cdr({"cdr": "s-1", "main_cdr": {"AcctId": "", "start": "2024-05-02 09:00:00"},
+                            "sub_cdr_1": {"start": "2024-05-02 09:00:00", "src": "1102"}})
+    assert client.api("cdrapi", format="JSON")["cdr_root"][0]["src"] == "1101"
+    for options, content_type in (({}, "text/csv"), ({"format": "Csv"}, "text/csv")):
+        answer = client.post("/api", {"request": {"action": "cdrapi", "cookie": client.cookie, **options}})
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(content_type)
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        assert list(rows[0])[:4] == ["AcctId", "accountcode", "src", "dst"]
+        assert [(row["AcctId"], row["src"], row["start"]) for row in rows] == [
+            ("1", "1101", "2024-05-01 10:00:00"), ("", "", "2024-05-02 09:00:00"), ("2", "1102", "2024-05-02 09:00:00")]
+        assert rows[0]["clid"] == '"Guest, A." <1101>'
+    answer = client.post("/api", {"request": {"action": "cdrapi", "cookie": client.cookie, "format": "XML"}})
+    assert answer.headers["Content-Type"].startswith("application/xml")
+    root = ElementTree.fromstring(answer.content)
+    flat, group = root.findall("cdr")
+    assert flat.findtext("src") == "1101"
+    assert group.findtext("cdr") == "s-1" and group.find("sub_cdr_1").findtext("AcctId") == "2"
+    assert group.find("main_cdr").findtext("AcctId") == ""
 
 
 # -- pmsapi ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pmsbridge.adapters.fias.protocol import Record
+from pmsbridge.ports import is_address_in_use, port_in_use
 from pmsbridge.sim.fias.options import SimulatorOptions
 from pmsbridge.sim.fias.script import COMMANDS_HELP, ScriptError, parse_script, run_script
 from pmsbridge.sim.fias.simulator import FiasSimulator
@@ -115,7 +116,9 @@ def run_simulator(args: argparse.Namespace) -> int:
             _background(_console, simulator, stop)
         stop.wait()
     except OSError as err:
-        print(f"pmsbridge sim fias: {err}", file=sys.stderr)
+        message = (port_in_use(options.port, "the FIAS PMS simulator", "choose another with --port PORT")
+                   if is_address_in_use(err) else str(err))
+        print(f"pmsbridge sim fias: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         pass

@@ -10,8 +10,9 @@ not model answers -19 too, rather than being silently dropped.
 
 Guide ambiguities settled here: listUser's rows are under ``user``; updateSIPAccount
 answers ``{"extension": {changed fields}, "need_apply": "yes"}``; an unknown extension or
-user answers -16; cdrapi speaks only ``format: json`` and filters by ``startTime`` and
-``endTime`` (other filters answer -19).
+user answers -16; cdrapi answers in csv (the guide's default when ``format`` is absent), xml or
+json, the name in any case (see ``cdr_formats``), and filters by ``startTime`` and ``endTime``
+(other filters answer -19).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pmsbridge.sim.pbx import pmsapi
+from pmsbridge.sim.pbx import cdr_formats, pmsapi
+from pmsbridge.sim.pbx.cdr_formats import TextAnswer
 from pmsbridge.sim.pbx.auth import Authenticator, md5_hex
 from pmsbridge.sim.pbx.errors import (
     ABNORMAL_ERROR,
@@ -105,7 +107,7 @@ def inspect_request(body: bytes) -> InspectedRequest:
 class ApiOutcome:
     """The answer to one request and what the request log records of it."""
 
-    body: dict[str, Any]
+    body: dict[str, Any] | TextAnswer
     action: str | None
     operation: str | None
     status: int
@@ -125,7 +127,7 @@ class ApiService:
         self._busy_seconds = 0.0
         self._busy_lock = threading.Lock()
         self._pms_token = md5_hex(options.pms_username + options.pms_password)
-        self._actions: dict[str, Callable[[InspectedRequest, str], dict[str, Any]]] = {
+        self._actions: dict[str, Callable[[InspectedRequest, str], dict[str, Any] | TextAnswer]] = {
             "challenge": self.challenge,
             "login": self.login,
             "getSystemStatus": self.get_system_status,
@@ -155,7 +157,7 @@ class ApiService:
         finally:
             with self._busy_lock:
                 self._busy_seconds += time.monotonic() - begun
-        status = body.get("status", 0)
+        status = 0 if isinstance(body, TextAnswer) else body.get("status", 0)
         if status == 0:
             self._state.count(f"pmsapi:{inspected.operation}" if inspected.operation else inspected.action)
         return ApiOutcome(body, inspected.action, inspected.operation, status)
@@ -166,7 +168,7 @@ class ApiService:
             response[self._options.error_key] = err.message
         return {"status": err.status, "response": response}
 
-    def _answer(self, inspected: InspectedRequest, client_ip: str) -> dict[str, Any]:
+    def _answer(self, inspected: InspectedRequest, client_ip: str) -> dict[str, Any] | TextAnswer:
         if inspected.request is None:
             raise ApiError(INVALID_PARAMETERS, "the body must be {\"request\": {\"action\": ...}}")
         self._auth.check_ban(client_ip)
@@ -315,10 +317,12 @@ class ApiService:
 
     # -- call records ----------------------------------------------------------------------
 
-    def cdrapi(self, inspected: InspectedRequest, client_ip: str) -> dict[str, Any]:
+    def cdrapi(self, inspected: InspectedRequest, client_ip: str) -> dict[str, Any] | TextAnswer:
         request = inspected.request
-        if (request.get("format") or "csv") != "json":
-            raise ApiError(UNSUPPORTED, "the emulator answers cdrapi in format json only")
+        # The guide's default is csv; independent clients send the name in upper case too.
+        answer_format = str(request.get("format") or "csv").lower()
+        if answer_format not in cdr_formats.FORMATS:
+            raise ApiError(INVALID_PARAMETERS, f"format must be one of {', '.join(cdr_formats.FORMATS)}")
         for name in CDR_FILTERS_UNSUPPORTED:
             if request.get(name) not in (None, ""):
                 raise ApiError(UNSUPPORTED, f"the emulator does not filter by {name}")
@@ -329,7 +333,12 @@ class ApiService:
         keep = None
         if start_after or start_before:
             keep = functools.partial(in_period, after=start_after, before=start_before)
-        return {"cdr_root": self._state.select_cdr(keep, offset, count)}
+        entries = self._state.select_cdr(keep, offset, count)
+        if answer_format == "csv":
+            return cdr_formats.as_csv(entries)
+        if answer_format == "xml":
+            return cdr_formats.as_xml(entries)
+        return {"cdr_root": entries}
 
     # -- PMS -------------------------------------------------------------------------------
 

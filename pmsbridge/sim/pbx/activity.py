@@ -2,10 +2,10 @@
 
 Every ``interval`` seconds the emulator first rings the wake-up calls that fell due (answered,
 busy or not answered at random), then makes one call: an outside call from an occupied room
-(to an international, national, mobile, local, toll-free or emergency number), an internal
-call, or an inbound call; each ends at once with a random duration and outcome and shows in
-the CDR. With a seed the sequence is the same every run (only how much of it happens
-depends on time).
+(to an international, national, mobile, local, toll-free or emergency number; some of them
+then transferred to another extension), an internal call, or an inbound call; each ends at
+once with a random duration and outcome and shows in the CDR. With a seed the sequence is
+the same every run (only how much of it happens depends on time).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ CALLERS = ("00441632960000", "0307654321", "01709876543")
 ACTIONS = (("outbound", 60), ("internal", 20), ("inbound", 20))
 OUTCOMES = (("ANSWERED", 75), ("NO ANSWER", 15), ("BUSY", 10))
 WAKEUP_OUTCOMES = (("ANSWERED", 70), ("NO ANSWER", 20), ("BUSY", 10))
+# Answered outside calls handed on to another extension: stored as a group, as a real unit does.
+TRANSFERRED_SHARE = 0.2
 
 
 class RandomCalls(RandomActivityLoop):
@@ -52,8 +54,13 @@ class RandomCalls(RandomActivityLoop):
         outcome = self._pick(OUTCOMES)
         if action == "outbound" and occupied:
             room, number = self._random.choice(occupied), self._random.choice(NUMBERS)
-            emulator.place_call(room, number, talk=talk, disposition=outcome)
-            done.append(f"call {room} -> {number} {outcome} {talk} s")
+            transfer_to = None
+            if outcome == "ANSWERED" and self._random.random() < TRANSFERRED_SHARE:
+                transfer_to = self._random.choice([number for number in extensions
+                                                   if number != state.rooms[room].extension])
+            emulator.place_call(room, number, talk=talk, disposition=outcome, transfer_to=transfer_to)
+            done.append(f"call {room} -> {number} {outcome} {talk} s"
+                        + (f", transferred to {transfer_to}" if transfer_to else ""))
         elif action == "internal" and len(extensions) > 1:
             caller, callee = self._random.sample(extensions, 2)
             emulator.place_call(caller, callee, talk=talk, disposition=outcome)

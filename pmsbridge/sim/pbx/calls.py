@@ -10,8 +10,13 @@ What a record looks like (all values strings, times local without a zone):
 - wake-up call: ``action_type`` WAKEUP, ``src`` "wakeup", ``dst`` the woken extension,
   ``dcontext`` wakeup-call, ``userfield`` Internal.
 
-``answer``, ``billsec`` and ``dstanswer`` are set only for ANSWERED calls. With ``group`` a
-call is stored the way transfers are: ``{"main_cdr": summary, "sub_cdr_1": leg}``.
+``answer``, ``billsec`` and ``dstanswer`` are set only for ANSWERED calls.
+
+A call with several legs (a transfer) is stored as a real unit stores it (see
+``reference/NOTES-pbx-api.md``): ``{"cdr": "<session>", "main_cdr": summary, "sub_cdr_1":
+leg, "sub_cdr_2": leg, ...}``. The legs are full records sharing one ``uniqueid`` and
+``session``; the summary has ``AcctId`` "" and every field blank but ``src``, ``dst``,
+``start``, ``duration``, ``billsec``, ``session`` and ``action_type``.
 """
 
 from __future__ import annotations
@@ -40,8 +45,12 @@ class CallRecords:
         return f"{int(start.timestamp())}.{number}"
 
     def call(self, *, caller: str, callee: str, kind: str, start: datetime, ring: int, talk: int,
-             disposition: str, trunk: str | None = None, caller_name: str | None = None) -> dict[str, Any]:
-        """One call: ``kind`` is "Outbound", "Inbound" or "Internal"; ``talk`` counts only when answered."""
+             disposition: str, trunk: str | None = None, caller_name: str | None = None,
+             leg_of: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One call: ``kind`` is "Outbound", "Inbound" or "Internal"; ``talk`` counts only when answered.
+
+        ``leg_of`` makes it a further leg of that call: it shares the call's ``uniqueid`` and ``session``.
+        """
         if disposition not in DISPOSITIONS:
             raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
         if kind not in ("Outbound", "Inbound", "Internal"):
@@ -53,7 +62,8 @@ class CallRecords:
         start = start.replace(microsecond=0)
         answer_at = start + timedelta(seconds=ring)
         end = answer_at + timedelta(seconds=talk)
-        unique = self._unique(start)
+        unique = leg_of["uniqueid"] if leg_of else self._unique(start)
+        session = leg_of["session"] if leg_of else f"{unique.replace('.', '')}-{caller}"
         name = caller_name or caller
         context = {"Outbound": "outbound-route-1", "Inbound": "ext-did-1", "Internal": "from-internal"}[kind]
         caller_channel = f"PJSIP/{trunk}-{unique}" if kind == "Inbound" else f"PJSIP/{caller}-{unique}"
@@ -66,7 +76,7 @@ class CallRecords:
             "answer": answer_at.strftime(CDR_TIME) if answered else "",
             "billsec": str(talk),
             "caller_name": name,
-            "cdr": f"{unique.replace('.', '')}-{caller}",
+            "cdr": session,
             "chanext": "",
             "channel": caller_channel,
             "channel_ext": caller if kind != "Inbound" else "",
@@ -85,7 +95,7 @@ class CallRecords:
             "lastdata": f"{callee_channel},60",
             "recordfiles": "",
             "service": "s",
-            "session": f"{unique.replace('.', '')}-{caller}",
+            "session": session,
             "src": caller,
             "src_trunk_name": (trunk or "") if kind == "Inbound" else "",
             "start": start.strftime(CDR_TIME),
@@ -103,8 +113,18 @@ class CallRecords:
         return record
 
 
-def as_group(record: dict[str, Any]) -> dict[str, Any]:
-    """A call stored as a group: the main record summarises, ``sub_cdr_1`` is the leg."""
-    main = copy.deepcopy(record)
-    main["lastapp"], main["lastdata"] = "Transfer", ""
-    return {"main_cdr": main, "sub_cdr_1": copy.deepcopy(record)}
+def as_group(legs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The legs of one call as a group: ``cdr`` the session, ``main_cdr`` the summary, ``sub_cdr_N`` the legs.
+
+    The summary runs from the first leg's caller and start to the last leg's callee, with the
+    legs' durations and billed seconds added up.
+    """
+    first, last = legs[0], legs[-1]
+    main = dict.fromkeys(first, "")
+    main.update(src=first["src"], dst=last["dst"], start=first["start"], session=first["session"],
+                action_type=first["action_type"], duration=str(sum(int(leg["duration"]) for leg in legs)),
+                billsec=str(sum(int(leg["billsec"]) for leg in legs)), AcctId="")
+    group: dict[str, Any] = {"cdr": first["session"], "main_cdr": main}
+    for number, leg in enumerate(legs, start=1):
+        group[f"sub_cdr_{number}"] = copy.deepcopy(leg)
+    return group

@@ -7,7 +7,8 @@ import signal
 import threading
 from pathlib import Path
 
-from pmsbridge.cli import CommandError
+from pmsbridge.command_errors import CommandError
+from pmsbridge.ports import is_address_in_use, port_in_use
 from pmsbridge.sim.pbx.emulator import PbxEmulator
 from pmsbridge.sim.pbx.options import EmulatorOptions
 
@@ -65,6 +66,8 @@ def run_emulator(args: argparse.Namespace) -> int:
     try:
         emulator.start()
     except OSError as err:
+        if is_address_in_use(err):
+            raise CommandError(port_in_use(args.port, "the PBX emulator", "choose another with --port PORT")) from None
         raise CommandError(f"cannot start the emulator on {args.host}:{args.port}: {err.strerror or err}") from err
     stop_requested = threading.Event()
     # The handler only sets a flag; the main thread does the stopping.

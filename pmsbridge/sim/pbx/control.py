@@ -10,8 +10,10 @@
 ``POST /sim/cdr``                  store one call record, or a list of them
 ``POST /sim/calls``                make a call and store its record: {"from": "101", "to": "0044...",
                                    "talk": 65, "ring": 5, "disposition": "ANSWERED", "trunk": "trunk-1",
-                                   "start": "2026-11-27 10:00:00", "group": false}; or ring a wake-up:
-                                   {"wakeup": "101", "disposition": "BUSY"}; answers the record
+                                   "start": "2026-11-27 10:00:00", "group": false, "transfer_to": "102",
+                                   "transfer_talk": 30} (a transfer is stored as a group of two legs);
+                                   or ring a wake-up: {"wakeup": "101", "disposition": "BUSY"};
+                                   answers the entry as stored
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def object_payload(payload: Any) -> dict[str, Any]:
     return payload
 
 
-CALL_DETAILS = {"talk": int, "ring": int, "disposition": str, "trunk": str, "group": bool}
+CALL_DETAILS = {"talk": int, "ring": int, "disposition": str, "trunk": str, "group": bool, "transfer_to": str,
+                "transfer_talk": int}
 
 
 def make_call(emulator: ControlledEmulator, payload: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def make_call(emulator: ControlledEmulator, payload: dict[str, Any]) -> dict[str
             raise ValueError("start must look like 2026-11-27 10:00:00") from None
     if "wakeup" in payload:
         details.pop("trunk", None)
-        if details.pop("group", False):
+        if details.pop("group", False) or details.pop("transfer_to", None) or details.pop("transfer_talk", None):
             raise ValueError("a wake-up call is never a group")
         return emulator.ring_wakeup(str(payload["wakeup"]), **details)
     if not isinstance(payload.get("from"), str) or not isinstance(payload.get("to"), str):

@@ -224,13 +224,18 @@ class PbxEmulator:
             return room.extension if room is not None else None
 
     def place_call(self, caller: str, callee: str, *, talk: int = 60, ring: int = 5, disposition: str = "ANSWERED",
-                   trunk: str = "trunk-1", start: datetime | None = None, group: bool = False) -> dict[str, Any]:
-        """Make a call that has just ended and store its call record; returns the record as stored.
+                   trunk: str = "trunk-1", start: datetime | None = None, group: bool = False,
+                   transfer_to: str | None = None, transfer_talk: int = 30) -> dict[str, Any]:
+        """Make a call that has just ended and store its call record; returns the entry as stored.
 
         ``caller`` and ``callee`` are room numbers, extensions or outside numbers: room to
         outside is an outside call on ``trunk``, outside to room an inbound one, room to room
-        internal. ``start`` (PBX local time) defaults to ``ring + talk`` seconds ago. ``group``
-        stores it as a main record with one leg. ValueError for an impossible call.
+        internal. ``start`` (PBX local time) defaults to ``ring + talk`` seconds ago.
+
+        ``group`` stores the call as a real unit stores a transfer (see ``calls``). With
+        ``transfer_to`` (a room or extension; implies ``group``) the caller then hands the
+        answered call to that extension, which talks ``transfer_talk`` seconds: a second leg,
+        internal, with the call's ``uniqueid``. ValueError for an impossible call.
         """
         caller_extension, callee_extension = self._extension_of(caller), self._extension_of(callee)
         if caller_extension and callee_extension:
@@ -241,11 +246,22 @@ class PbxEmulator:
             kind = "Inbound"
         else:
             raise ValueError(f"neither {caller!r} nor {callee!r} is a room or an extension of this PBX")
+        transferred = self._extension_of(transfer_to) if transfer_to is not None else None
+        if transfer_to is not None and (transferred is None or caller_extension is None
+                                        or disposition != "ANSWERED"):
+            raise ValueError("only an answered call from an extension can be transferred, to a room or extension")
+        answered_for = talk if disposition == "ANSWERED" else 0
         if start is None:
-            start = self.local_now() - timedelta(seconds=ring + (talk if disposition == "ANSWERED" else 0))
+            start = self.local_now() - timedelta(seconds=ring + answered_for + (transfer_talk if transferred else 0))
         record = self._calls.call(caller=caller_extension or caller, callee=callee_extension or callee, kind=kind,
                                   start=start, ring=ring, talk=talk, disposition=disposition, trunk=trunk)
-        return self._store_call(record, group, [party for party in (caller_extension, callee_extension) if party])
+        legs = [record]
+        if transferred:
+            legs.append(self._calls.call(caller=caller_extension, callee=transferred, kind="Internal",
+                                         start=start + timedelta(seconds=ring + answered_for), ring=2,
+                                         talk=transfer_talk, disposition="ANSWERED", leg_of=record))
+        parties = [party for party in (caller_extension, callee_extension, transferred) if party]
+        return self._store_call(legs, group or transferred is not None, parties)
 
     def ring_wakeup(self, room: str, disposition: str = "ANSWERED", *, talk: int = 15, ring: int = 20,
                     start: datetime | None = None) -> dict[str, Any]:
@@ -253,7 +269,7 @@ class PbxEmulator:
         extension = self.state.room(room).extension
         record = self._calls.wakeup_call(extension=extension, start=start or self.local_now(), ring=ring, talk=talk,
                                          disposition=disposition)
-        return self._store_call(record, False, [extension])
+        return self._store_call([record], False, [extension])
 
     def ring_due_wakeups(self, outcome: Callable[[], str] | str = "ANSWERED") -> list[dict[str, Any]]:
         """Ring every wake-up whose time has come and that has not rung yet; single wake-ups are
@@ -274,14 +290,15 @@ class PbxEmulator:
                     due.append(room.number)
         return [self.ring_wakeup(room, outcome() if callable(outcome) else outcome) for room in due]
 
-    def _store_call(self, record: dict[str, Any], group: bool, extensions: list[str]) -> dict[str, Any]:
+    def _store_call(self, legs: list[dict[str, Any]], group: bool, extensions: list[str]) -> dict[str, Any]:
         for extension in extensions:
             self.reports.extension_status(extension, "InUse")
-        stored = self.state.add_cdr(as_group(record) if group else record)
+        stored = self.state.add_cdr(as_group(legs) if group else legs[0])
         for extension in extensions:
             self.reports.extension_status(extension, "Idle")
-        self.reports.push({"action": "CallEnd", "uniqueid": record["uniqueid"], "src": record["src"],
-                           "dst": record["dst"], "disposition": record["disposition"]})
+        first, last = legs[0], legs[-1]
+        self.reports.push({"action": "CallEnd", "uniqueid": first["uniqueid"], "src": first["src"],
+                           "dst": last["dst"], "disposition": first["disposition"]})
         return stored
 
     def start_random_activity(self, interval: float = 2.0, seed: int | None = None) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from pmsbridge.sim.pbx.actions import ApiOutcome, InspectedRequest, inspect_request
+from pmsbridge.sim.pbx.cdr_formats import TextAnswer
 from pmsbridge.sim.pbx.options import Faults
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             return
         outcome = backend.answer_api(inspected, self.client_address[0])
         backend.record_request(received, outcome.action, outcome.operation, outcome.status)
-        self.send_json(200, outcome.body)
+        if isinstance(outcome.body, TextAnswer):
+            self.send_body(200, outcome.body.text.encode("utf-8"), outcome.body.content_type)
+        else:
+            self.send_json(200, outcome.body)
 
     def read_body(self) -> bytes | None:
         """The request body; ``None`` after answering a body the server will not read."""

@@ -262,7 +262,8 @@ class PbxState:
         self.minibar_waiters: dict[str, str | None] = {}
         self.report_url: str | None = None
         self._cdr: list[dict[str, Any]] = []
-        self._next_acct_id = 1
+        # The last AcctId given per month of the records' start ("2026-11").
+        self._acct_ids: Counter[str] = Counter()
         self._pending_users: dict[str, dict[str, Any]] = {}
         self._pending_sip: dict[str, dict[str, Any]] = {}
         self._counters: Counter[str] = Counter()
@@ -306,13 +307,19 @@ class PbxState:
     def add_cdr(self, row: dict[str, Any]) -> dict[str, Any]:
         """Store a CDR entry (a flat record or a ``main_cdr``/``sub_cdr_N`` group) and return it.
 
-        A flat record without ``AcctId`` gets the next number of the sequence.
+        A record without ``AcctId`` (a flat one, or each leg of a group; never the group's
+        summary) gets the next number of its month: like a real unit's, the sequence starts
+        again at 1 about monthly, so an ``AcctId`` alone never identifies a call.
         """
         stored = copy.deepcopy(row)
+        records = [leg for name, leg in stored.items() if name.startswith("sub_cdr")] if "main_cdr" in stored \
+            else [stored]
         with self.lock:
-            if "main_cdr" not in stored and "AcctId" not in stored:
-                stored["AcctId"] = str(self._next_acct_id)
-            self._next_acct_id += 1
+            for record in records:
+                if "AcctId" not in record:
+                    month = str(record.get("start", ""))[:7]
+                    self._acct_ids[month] += 1
+                    record["AcctId"] = str(self._acct_ids[month])
             self._cdr.append(stored)
         return copy.deepcopy(stored)
 
