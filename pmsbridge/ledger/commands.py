@@ -98,7 +98,6 @@ def replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def dismiss(settings: Settings, args: argparse.Namespace) -> int:
     """End dead deliveries with a note, then reconcile their rooms from what the PBX holds."""
-    from pmsbridge.cli import CommandError
     from pmsbridge.pbx.client import PbxClient
     from pmsbridge.reconcile.reconciler import Reconciler
 
@@ -123,7 +122,6 @@ def dismiss(settings: Settings, args: argparse.Namespace) -> int:
 
 def _on_room(settings: Settings, act: Callable[[Ledger], str]) -> int:
     """Run one operator's action on the ledger and print its sentence; a refusal is the command's error."""
-    from pmsbridge.cli import CommandError
 
     ledger = open_ledger(settings)
     try:

@@ -8,7 +8,7 @@ import threading
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from pmsbridge.cli import CommandError
+from pmsbridge.command_errors import CommandError
 
 if TYPE_CHECKING:
     from pmsbridge.sim.cloud.simulator import CloudPmsSimulator
