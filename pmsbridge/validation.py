@@ -117,13 +117,14 @@ class EventValidator:
         guest = getattr(event, "guest", None)
         if not isinstance(event, CheckIn | GuestChange | RoomMove | ResyncRecord) or guest is None:
             return Checked(event)
-        notes: list[str] = []
-        cleaned = self._guest(guest, event.room, notes)
-        if notes and strict:
-            raise InputRefused("; ".join(notes))
+        problems: list[str] = []
+        cleaned = self._guest(guest, event.room, problems)
+        if problems and strict:
+            raise InputRefused("; ".join(problems) + ": correct it or leave it empty")
+        notes = tuple(f"{problem}: left out" for problem in problems)
         if cleaned == guest:
-            return Checked(event, tuple(notes))
-        return Checked(event.model_copy(update={"guest": cleaned}), tuple(notes))
+            return Checked(event, notes)
+        return Checked(event.model_copy(update={"guest": cleaned}), notes)
 
     def _check_wakeup(self, event: WakeupSet, now: datetime) -> None:
         at = event.at.replace(second=0, microsecond=0)
@@ -148,14 +149,14 @@ class EventValidator:
             vip = self.vip(guest.vip)
             if vip is None:
                 notes.append(f"room {room}: VIP code {guest.vip!r} is not one the PBX takes (digits) and not in "
-                             "validation.vip_map: left out")
+                             "validation.vip_map")
             if vip != guest.vip:
                 changes["vip"] = vip
         if guest.language is not None:
             language = self.language(guest.language)
             if language is None:
                 notes.append(f"room {room}: language {guest.language!r} is not one of the PBX's prompt languages "
-                             "(validation.language_map, validation.prompt_languages): left out")
+                             "(validation.language_map, validation.prompt_languages)")
             if language != guest.language:
                 changes["language"] = language
         return guest.model_copy(update=changes) if changes else guest

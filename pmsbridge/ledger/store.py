@@ -493,8 +493,13 @@ class Ledger:
         )
         status = EventStatus.NEEDS_ATTENTION if problems else EventStatus.APPLIED
         notes = (*door_notes, *outcome.notes)
-        if door_notes and event.room in outcome.states and outcome.states[event.room].occupied:
-            tx.execute(sql.flag_degraded, room_name=event.room, new_degraded="; ".join(door_notes))
+        if getattr(event, "guest", None) is not None and event.room in outcome.states:
+            # Guest data that passed the door clears a flag the door set; the PBX's refusals stay
+            # flagged until it takes the field (see _book_outcomes).
+            if door_notes and outcome.states[event.room].occupied:
+                tx.execute(sql.flag_degraded, room_name=event.room, new_degraded="; ".join(door_notes))
+            elif not door_notes and not books[event.room].refused:
+                tx.execute(sql.flag_degraded, room_name=event.room, new_degraded=None)
         problem = "; ".join(problems or notes) or None
         if problem or problems:
             tx.execute(sql.flag_event, event_id=event_id, new_status=status.value, new_problem=problem)
@@ -644,6 +649,11 @@ class Ledger:
             confirmed = pbx_after(confirmed, result.applied)
             if result.applied.operation == "checkout":
                 refused, degraded = {}, None
+            taken = [name for name in refused if name in result.applied.fields and not (
+                result.refused and name in result.refused)]
+            if taken:  # the PBX took a field it refused before (a new value): no longer refused
+                refused = {name: value for name, value in refused.items() if name not in taken}
+                degraded = degrade.degraded_sentence("checkin", refused) if refused else None
             if result.refused:
                 refused.update(result.refused)
                 degraded = degrade.degraded_sentence("checkin", refused)
@@ -934,19 +944,20 @@ class Ledger:
             ).all()
         return {room for row in rows for room in row if room}
 
-    def enqueue_repair(self, room: str, observed: Callable[[PbxRoom], PbxRoom], *, based_on: RoomState,
+    def enqueue_repair(self, room: str, observed: Callable[[PbxRoom, PbxRoom], PbxRoom], *, based_on: RoomState,
                        actor: str = "reconcile", reason: str | None = None) -> tuple[int, ...]:
-        """Queue the operations that bring ``room``'s extension from what the PBX was seen to
-        hold back to its desired state, as deliveries without an inbound event, so that order,
-        pacing and retries apply.
+        """Take in what a read of the PBX showed of ``room`` and queue the operations that bring
+        its extension from that back to its desired state, as deliveries without an inbound
+        event, so that order, pacing and retries apply.
 
-        ``observed(target)`` is what a read of the PBX showed, told as the difference from the
-        target (the desired state less the fields the PBX refused): the room's confirmed state
-        becomes that, and the operations are worked out from it, so a refused field is not
-        sent again. ``based_on`` is the desired state the read was compared with. Nothing is
-        queued, and () returned, when the room's desired state is no longer that (an event
-        changed it meanwhile) or the room has open deliveries: a repair for a state that is
-        gone would undo the newer one.
+        ``observed(target, confirmed)`` is what the read showed, told as the difference from the
+        target (the desired state less the fields the PBX refused) and from what the PBX had
+        confirmed before (for what a read cannot see: wake-ups). The room's confirmed state
+        becomes that, even when nothing needs sending, and the operations are worked out from
+        it, so a refused field is not sent again. ``based_on`` is the desired state the read
+        was compared with. Nothing is taken in, and () returned, when the room's desired state
+        is no longer that (an event changed it meanwhile) or the room has open deliveries: a
+        repair for a state that is gone would undo the newer one.
         """
         sql = self._sql
         now = self.clock()
@@ -955,11 +966,8 @@ class Ledger:
             if books.state != based_on or tx.first(sql.room_busy, room_name=room) is not None:
                 tx.rollback()
                 return ()
-            seen = observed(books.target)
+            seen = observed(books.target, books.confirmed)
             operations = pbx_operations(seen, books.target)
-            if not operations:
-                tx.rollback()
-                return ()
             ids = tuple(
                 tx.insert(sql.insert_delivery, for_event=None, now=now, new_operation=operation.operation,
                           new_room=room, new_target_room=None, new_fields=json.dumps(operation.fields, sort_keys=True))
@@ -969,10 +977,12 @@ class Ledger:
                        new_expected=books.target.model_dump_json(),
                        new_refused=json.dumps(books.refused) if books.refused else None,
                        new_degraded=tx.scalar(sql.room_degraded, room_name=room))
-            summary = ", ".join(op.operation for op in operations)
-            tx.execute(sql.insert_audit, now=now, new_actor=actor, new_action="repair", room_name=room,
-                       new_detail=f"{reason}: {summary}" if reason else summary)
-        self._listeners.fire()
+            if operations:
+                summary = ", ".join(op.operation for op in operations)
+                tx.execute(sql.insert_audit, now=now, new_actor=actor, new_action="repair", room_name=room,
+                           new_detail=f"{reason}: {summary}" if reason else summary)
+        if ids:
+            self._listeners.fire()
         return ids
 
     def room_books(self, rooms: Iterable[str] | None = None) -> dict[str, RoomBooks]:

@@ -180,14 +180,16 @@ def compare_room(state: RoomState, extension: str, account: AccountView | None,
     return RoomComparison(room, extension, tuple(findings), frozenset(judged))
 
 
-def observed_pbx(target: PbxRoom, kinds: Iterable[DriftKind]) -> PbxRoom:
-    """What the PBX holds for a room whose target is ``target``, told by the drifts of ``kinds``.
+def observed_pbx(target: PbxRoom, confirmed: PbxRoom, kinds: Iterable[DriftKind]) -> PbxRoom:
+    """What the PBX holds for a room whose target is ``target``, told by the drifts of ``kinds``
+    found by a read, and by what it ``confirmed`` before for what a read cannot see.
 
     A room the PBX holds vacant is vacant (it is then rebuilt whole: check-in, wake-ups, DND,
     forward); one it holds occupied against a vacant target is checked in with guest data
     unknown (it is checked out); a wrong name means the guest data is unknown (an ``update``
-    carries every field again); DND and forward are the other way round. Kinds pmsapi cannot
-    repair change nothing.
+    carries every field again); DND and forward are the other way round. Wake-ups cannot be
+    read: they are what the PBX confirmed, none when it had not confirmed the check-in. Kinds
+    pmsapi cannot repair change nothing.
     """
     kinds = set(kinds)
     if DriftKind.NOT_CHECKED_OUT in kinds and not target.checked_in:
@@ -196,7 +198,7 @@ def observed_pbx(target: PbxRoom, kinds: Iterable[DriftKind]) -> PbxRoom:
         return target
     if DriftKind.NOT_CHECKED_IN in kinds:
         return PbxRoom(room=target.room)
-    seen = target
+    seen = target.model_copy(update={"wakeups": confirmed.wakeups if confirmed.checked_in else ()})
     if DriftKind.NAME in kinds:
         seen = seen.model_copy(update={"guest": {}})
     if DriftKind.DND in kinds:
@@ -210,7 +212,7 @@ def repair_operations(state: RoomState, kinds: Iterable[DriftKind]) -> tuple[Pbx
     """The pmsapi operations that repair drifts of ``kinds`` in a room whose desired state is
     ``state`` (see ``observed_pbx``)."""
     target = pbx_target(state)
-    return pbx_operations(observed_pbx(target, kinds), target)
+    return pbx_operations(observed_pbx(target, target, kinds), target)
 
 
 def room_order(room: str) -> tuple[int, int, str]:

@@ -385,7 +385,10 @@ class Reconciler:
             found = self.drifts.observe([comparison], max_repair_attempts=self.settings.max_repair_attempts)
             repairable = [drift for drift in found if drift.kind in REPAIRABLE_KINDS]
             if not found:
-                return RepairOutcome(room, (), note="the PBX matches the desired state")
+                # The books take in the read; wake-ups the PBX never confirmed are sent again.
+                deliveries = self.ledger.enqueue_repair(room, partial(observed_pbx, kinds=()), based_on=state,
+                                                        actor=actor, reason="wake-ups not confirmed")
+                return RepairOutcome(room, (), deliveries, note="the PBX matches the desired state")
             if not repairable:
                 return RepairOutcome(room, tuple(found), note="pmsapi cannot repair this; see the extension on "
                                                               "the PBX")

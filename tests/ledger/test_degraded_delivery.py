@@ -16,6 +16,7 @@ from pmsbridge.ledger.dispatcher import Dispatcher
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
+from pmsbridge.validation import EventValidator
 from tests.helpers import pbx_settings_for, wait_for
 from tests.ledger.conftest import make_ledger
 from tests.ledger.events import dnd, wakeup
@@ -85,6 +86,22 @@ def test_a_refused_vip_code_is_left_out_and_the_room_is_flagged(bridge, emulator
     ledger.record(GuestChange(source="test", room="101", guest=Guest(reservation="R-Doe", vip="1")), raw="")
     wait_for(lambda: settled(ledger))
     assert pbx_guest(emulator, "101")["vipcode"] == "1"
+    # The PBX took a VIP code: the room is whole again.
+    [row] = ledger.room_rows()
+    assert row.degraded is None and ledger.room_books(["101"])["101"].refused == {}
+
+
+def test_a_code_left_out_at_the_door_flags_the_room_until_guest_data_passes(bridge, emulator):
+    ledger, dispatcher = bridge
+    ledger.validator = EventValidator(ledger.mapping)
+    ledger.record(CheckIn(source="test", room="104", guest=guest("Doe", vip="GOLD")), raw="")
+    [row] = ledger.room_rows()
+    assert row.degraded == ("room 104: VIP code 'GOLD' is not one the PBX takes (digits) and not in "
+                            "validation.vip_map: left out")
+    ledger.record(GuestChange(source="test", room="104", guest=Guest(reservation="R-Doe", vip="1")), raw="")
+    wait_for(lambda: settled(ledger))
+    [row] = ledger.room_rows()
+    assert row.degraded is None and pbx_guest(emulator, "104")["vipcode"] == "1"
 
 
 def test_an_unnamed_refusal_drops_every_optional_field_and_keeps_name_and_dates(bridge, emulator):

@@ -4,12 +4,14 @@ recorded, and repaired or reported as the policy says."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from functools import partial
 
 import pytest
 
-from pmsbridge.events import CheckOut, DndSet
+from pmsbridge.events import CheckOut, DndSet, WakeupSet
 from pmsbridge.ledger.models import DeliveryState
+from pmsbridge.ledger.store import DeliveryResult
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.reconcile.drift import observed_pbx
 from pmsbridge.reconcile.models import DriftKind, DriftState
@@ -315,3 +317,21 @@ def test_stale_drift_resolves_when_the_desired_state_changes(checked_in):
     wait_for(lambda: not hotel.room("101")["occupied"])
     reconciler.run()
     assert reconciler.drift_by_room() == {}
+
+
+def test_a_read_that_finds_the_room_right_corrects_the_books_and_resends_unconfirmed_wakeups(checked_in):
+    hotel = checked_in
+    hotel.dispatcher.stop()
+    hotel.record(WakeupSet(source="test", room="104", at=datetime(2030, 1, 2, 7, 0)))
+    # The wake-up's answer was lost and it went dead: the books say the PBX lacks it.
+    delivery = hotel.ledger.claim_next("w1")
+    hotel.ledger.settle("w1", [DeliveryResult(delivery.id, DeliveryState.DEAD, error="lost", status=None)])
+    assert hotel.ledger.room_books(["104"])["104"].differs
+    hotel.dispatcher.start()
+    outcome = hotel.reconciler().repair("104", actor="alice")
+    assert outcome.note == "the PBX matches the desired state"
+    # A read cannot see wake-ups: the one never confirmed is sent again, the rest is taken in.
+    assert [hotel.ledger.delivery(i).operation for i in outcome.deliveries] == ["wakeup"]
+    hotel.settle()
+    books = hotel.ledger.room_books(["104"])["104"]
+    assert not books.differs and books.confirmed == books.target
