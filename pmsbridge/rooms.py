@@ -21,10 +21,12 @@ The rules, the PBX's and the hotel's:
   light for a vacant room changes nothing and comes back as a note.
 - Checkout makes the PBX restore the extension's defaults, so the state forgets DND,
   wake-ups, call forward, class of service and the message light with it.
-- Operations are derived by comparing each room's state before and after the event
-  (``transition_operations``). A repeated event therefore sends nothing: a second check-in
-  of the same reservation is a guest change, a wake-up set twice is one order, DND or call
-  forward set to the value they have is a no-op.
+- Operations are derived by comparing what the PBX is expected to hold (``PbxRoom``) with
+  what the new desired state asks of it (``plan``, ``pbx_operations``), not the desired
+  state before the event with the one after. A repeated event therefore sends nothing (a
+  second check-in of the same reservation is a guest change, a wake-up set twice is one
+  order, DND or call forward set to the value they have is a no-op), while a room whose
+  earlier operation failed is sent whole by its next event.
 
 How events map onto those rules is documented on ``apply``.
 """
