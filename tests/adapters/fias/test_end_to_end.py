@@ -11,6 +11,7 @@ from pmsbridge.ledger.dispatcher import Dispatcher
 from pmsbridge.ledger.models import DeliveryState
 from pmsbridge.pbx.client import PbxClient
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
+from pmsbridge.validation import EventValidator
 from tests.adapters.fias.conftest import bridge_settings, fias_settings, linked, wait_until
 from tests.conftest import database_url  # noqa: F401 - SQLite, and PostgreSQL when set
 from tests.ledger.conftest import make_ledger
@@ -34,6 +35,8 @@ def bridge(engine, emulator, adapter):
         "pms_username": options.pms_username, "pms_password": options.pms_password,
         "tls_fingerprint": emulator.fingerprint, "connect_timeout": 2, "read_timeout": 5})
     ledger = make_ledger(engine)
+    # The door's checks, as in the service: FIAS language codes (EA, GE) become the PBX's.
+    ledger.validator = EventValidator(ledger.mapping)
     client = PbxClient(settings.pbx)
     dispatcher = Dispatcher(ledger, client, ledger.mapping,
                             DispatcherSettings(backoff_initial_seconds=0.05, backoff_max_seconds=0.2), settings.pbx)
