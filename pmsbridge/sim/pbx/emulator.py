@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from pmsbridge.sim.address import url_host
 from pmsbridge.sim.pbx.actions import ApiOutcome, ApiService, InspectedRequest
 from pmsbridge.sim.pbx.activity import RandomCalls
 from pmsbridge.sim.pbx.auth import Authenticator
@@ -166,14 +167,7 @@ class PbxEmulator:
     @property
     def url(self) -> str:
         """``https://host:port`` (127.0.0.1 when listening on every address)."""
-        host = self.options.host
-        if host in ("", "0.0.0.0"):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"https://{host}:{self.port}"
+        return f"https://{url_host(self.options.host)}:{self.port}"
 
     # -- faults ----------------------------------------------------------------------------
 
