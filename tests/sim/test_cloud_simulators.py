@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
+from pmsbridge.sim.apaleo import ApaleoOptions, ApaleoSimulator
 from pmsbridge.sim.cloud.hotel import CONFIRMED, IN_HOUSE
 from pmsbridge.sim.cloud.simulator import CloudPmsSimulator
 from pmsbridge.sim.mews import MewsOptions, MewsSimulator
@@ -55,8 +56,28 @@ def mews_in_house(simulator: MewsSimulator) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
+def apaleo_in_house(simulator: ApaleoSimulator) -> dict[str, list[str]]:
+    client = session()
+    options = simulator.options
+    token = client.post(f"{simulator.url}/connect/token", data={"grant_type": "client_credentials"},
+                        auth=(options.client_id, options.client_secret), timeout=10).json()["access_token"]
+    found: dict[str, list[str]] = {}
+    page = 1
+    while True:
+        response = client.get(f"{simulator.url}/booking/v1/reservations", headers={"Authorization": f"Bearer {token}"},
+                              params={"status": "InHouse", "pageNumber": page, "pageSize": 7}, timeout=10)
+        if response.status_code == 204:
+            return dict(sorted(found.items()))
+        for reservation in response.json()["reservations"]:
+            guest = reservation["primaryGuest"]
+            name = " ".join(part for part in (guest.get("firstName"), guest["lastName"]) if part)
+            found.setdefault(reservation["unit"]["name"], []).append(name)
+        page += 1
+
+
 VENDORS: dict[str, tuple[Callable[..., CloudPmsSimulator], Callable[..., dict[str, list[str]]]]] = {
     "mews": (lambda **options: MewsSimulator(MewsOptions(**options)), mews_in_house),
+    "apaleo": (lambda **options: ApaleoSimulator(ApaleoOptions(**options)), apaleo_in_house),
 }
 
 

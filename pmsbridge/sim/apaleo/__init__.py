@@ -1,0 +1,5 @@
+"""An Apaleo simulator (see ``simulator``)."""
+
+from pmsbridge.sim.apaleo.simulator import ApaleoOptions, ApaleoSimulator
+
+__all__ = ["ApaleoOptions", "ApaleoSimulator"]
