@@ -5,7 +5,7 @@
   a window) and ``?propertyIds=&status=InHouse`` (the in-house list), ``pageNumber`` from 1,
   ``pageSize`` 100, ``{"reservations": [...], "count": n}``, 204 for an empty page;
 - ``GET /finance/v1/folios?reservationIds=&type=Guest`` then ``POST
-  /finance/v1/folios/{folioId}/charges`` with ``Idempotency-Key``: a call charge;
+  /finance/v1/folio-actions/{folioId}/charges`` with ``Idempotency-Key``: a call charge;
 - ``GET /inventory/v1/properties/{id}``: the status check.
 
 A reservation is in house when its ``status`` is ``InHouse``; its room is ``unit.name``; the
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pmsbridge.accounting.models import Posting
 from pmsbridge.accounting.money import major_units
 from pmsbridge.adapters.apaleo.config import ApaleoSettings
-from pmsbridge.adapters.cloud.client import CloudClient, Notification, NotificationNotUnderstood
+from pmsbridge.adapters.cloud.client import CloudClient, Notification, NotificationNotUnderstood, charge_name
 from pmsbridge.adapters.cloud.errors import PmsAnswerUnreadable, PmsRefused
 from pmsbridge.adapters.cloud.http import ApiSession
 from pmsbridge.adapters.cloud.stays import Stay
@@ -37,10 +37,6 @@ TITLES = {"Mr": "Mr", "Ms": "Ms", "Mrs": "Mrs", "Dr": "Dr", "Prof": "Prof"}
 
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def charge_name(posting: Posting, item: str) -> str:
-    return f"{item} {posting.dialled}" if posting.dialled else item
 
 
 class ApaleoClient(CloudClient):
@@ -145,7 +141,7 @@ class ApaleoClient(CloudClient):
         body = {"serviceType": self.settings.posting_service_type, "vatType": self.settings.posting_vat_type,
                 "name": charge_name(posting, self.settings.posting_item_name),
                 "amount": {"amount": float(major_units(posting.amount, posting.currency)), "currency": posting.currency}, "quantity": 1}
-        response = self.session.request("POST", f"finance/v1/folios/{folio['id']}/charges", json=body,
+        response = self.session.request("POST", f"finance/v1/folio-actions/{folio['id']}/charges", json=body,
                                         headers={"Idempotency-Key": key}, idempotent=False)
         try:
             charge = response.json().get("id") if response.content else None

@@ -66,6 +66,8 @@ class CloudAdapter(Adapter):
     """A cloud PMS adapter; a vendor subclass names itself and builds its client (``make_client``)."""
 
     config_model: ClassVar[type[CloudSettings]]
+    # The HTTP statuses that mean "credentials or rights wrong" at this vendor.
+    auth_statuses: ClassVar[tuple[int, ...]] = (401, 403)
 
     def __init__(self, config: CloudSettings, context: AdapterContext):
         super().__init__(config, context)
@@ -108,7 +110,8 @@ class CloudAdapter(Adapter):
         """The vendor's client on a new session paced as ``config`` says (also for ``pmsbridge pms status``)."""
         session = ApiSession(cls.name, config.api_url, tokens=cls.tokens_for(config), timeout=config.timeout_seconds,
                              requests_per_second=config.requests_per_second, max_retries=config.max_retries,
-                             max_wait=config.max_retry_wait_seconds, verify=config.verify, stopping=stopping)
+                             max_wait=config.max_retry_wait_seconds, verify=config.verify, stopping=stopping,
+                             auth_statuses=cls.auth_statuses)
         return cls.client_for(session, config, settings)
 
     # -- keys in the ledger ---------------------------------------------------------------------

@@ -39,6 +39,11 @@ class Notification:
     customers: tuple[str, ...] = ()
 
 
+def charge_name(posting: Posting, item: str) -> str:
+    """The charge's text on the folio: the item name and the number dialled."""
+    return f"{item} {posting.dialled}" if posting.dialled else item
+
+
 class CloudClient(ABC):
     """One vendor's API; see the module docstring."""
 

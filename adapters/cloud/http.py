@@ -9,7 +9,8 @@ Every request of an adapter (reads, postings, the status check) goes through one
   it) and tries again, up to ``max_retries`` times and never longer than ``max_wait``
   seconds in all; beyond that ``PmsRateLimited``;
 - a 401 renews the token once (``TokenSource.renew``) and tries again; a second 401, or a
-  403, is ``PmsAuthFailed``;
+  403, is ``PmsAuthFailed`` (Mews answers 403 for a business rule: there ``auth_statuses``
+  is only 401, and a 403 is ``PmsRefused``);
 - 5xx and lost connections are retried like a 429 for reads (``idempotent=True``); for a
   write they are raised at once, so that the caller decides (a posting may have arrived).
 
@@ -96,7 +97,7 @@ class ApiSession:
     def __init__(self, name: str, base_url: str, *, tokens: TokenSource | None = None, timeout: float = 15.0,
                  requests_per_second: float = 5.0, max_retries: int = 5, max_wait: float = 120.0,
                  verify: bool | str = True, stopping: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 auth_statuses: tuple[int, ...] = (401, 403), clock: Callable[[], float] = time.monotonic):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens or NoToken()
@@ -106,6 +107,7 @@ class ApiSession:
         self.max_wait = max_wait
         self.verify = verify
         self.stopping = stopping or threading.Event()
+        self.auth_statuses = auth_statuses
         self.clock = clock
         self.counters: dict[str, int] = {}
         self._session = requests.Session()
@@ -164,7 +166,7 @@ class ApiSession:
                     self._count("token_renewals")
                     log.info("%s: %s %s answered 401; trying again with a new token", self.name, method, path)
                     continue
-                if status in (401, 403):
+                if status in self.auth_statuses:
                     raise PmsAuthFailed(f"{self.name}: {method} {path} answered HTTP {status}: "
                                         "check the credentials and their rights", status=status)
                 if status == 429:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pmsbridge.adapters.apaleo.config import ApaleoSettings
+from pmsbridge.adapters.mews.config import MewsSettings
 from pmsbridge.config import ConfigError, parse_settings
 
 EXAMPLE = Path(__file__).parents[3] / "config.example.toml"
@@ -15,7 +16,7 @@ PBX = {"url": "https://192.0.2.10:8089", "username": "cdrapi", "password": "s3cr
        "pms_password": "s3cret-pms", "tls_fingerprint": "sha256:" + "ab" * 32}
 APALEO = {"client_id": "SP", "client_secret": "a-real-client-secret", "property_id": "MUC",
           "webhook_tokens": ["0123456789abcdef-token"]}
-MODELS = {"apaleo": ApaleoSettings}
+MODELS = {"apaleo": ApaleoSettings, "mews": MewsSettings}
 
 
 def problems(name: str, section: dict) -> list[str]:
@@ -60,3 +61,13 @@ def test_mistakes_are_named_with_their_key():
 def test_a_disabled_section_may_keep_example_values():
     section = {**APALEO, "enabled": False, "client_secret": "example-secret", "webhook_tokens": ["example"]}
     assert parse_settings({"pbx": PBX, "adapters": {"apaleo": section}}).adapter_settings["apaleo"].enabled is False
+
+
+def test_mews_vip_codes_are_digits_and_its_tokens_real():
+    section = {"client_token": "a-real-client-token", "access_token": "example-access-token",
+               "vip_classifications": {"VeryImportant": "V"}}
+    found = problems("mews", section)
+    assert any(p.startswith("adapters.mews.vip_classifications: VeryImportant = 'V'") for p in found)
+    found = problems("mews", {**section, "vip_classifications": {}})
+    assert found == ["adapters.mews: access_token is a placeholder; set the real secret "
+                     "(inline, access_token_file or access_token_env)"]
