@@ -69,6 +69,12 @@ def cmd_sim_fias(args: argparse.Namespace) -> int:
     return run_simulator(args)
 
 
+def cmd_sim_cloud(args: argparse.Namespace) -> int:
+    from pmsbridge.sim.cloud.cli import run_simulator
+
+    return run_simulator(args)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from pmsbridge.ledger.database import create_ledger_engine, migrate
 
@@ -273,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     from pmsbridge.sim.fias.cli import add_arguments as add_simulator_arguments
 
     add_simulator_arguments(sim_fias)
+    from pmsbridge.sim.cloud.cli import VENDORS as CLOUD_PMS
+    from pmsbridge.sim.cloud.cli import add_arguments as add_cloud_arguments
+
+    for vendor, (title, *_) in CLOUD_PMS.items():
+        add_cloud_arguments(command(vendor, cmd_sim_cloud, f"run the {title} cloud PMS simulator (HTTP)",
+                                    config=False, parent=sim), vendor)
     return parser
 
 

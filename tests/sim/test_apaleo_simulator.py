@@ -59,13 +59,13 @@ def client(apaleo) -> ApaleoClient:
 
 
 def test_client_credentials_give_a_bearer_token_that_expires():
-    with ApaleoSimulator(ApaleoOptions(token_lifetime=0.3)) as apaleo:
+    with ApaleoSimulator(ApaleoOptions(token_lifetime=1.0)) as apaleo:
         client = ApaleoClient(apaleo)
         assert client.get_token("wrong").json() == {"error": "invalid_client"}
         granted = client.get_token().json()
         assert granted["token_type"] == "Bearer" and granted["expires_in"] == 1
         assert client.get(f"/inventory/v1/properties/{apaleo.options.property_id}").status_code == 200
-        time.sleep(0.4)
+        time.sleep(1.2)
         expired = client.get(f"/inventory/v1/properties/{apaleo.options.property_id}")
         assert expired.status_code == 401 and "expired" in expired.headers["WWW-Authenticate"]
         client.get_token()

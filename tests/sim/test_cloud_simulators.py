@@ -7,6 +7,12 @@ the in-house list through the vendor's own API, as an adapter would.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -16,7 +22,9 @@ import requests
 from pmsbridge.sim.apaleo import ApaleoOptions, ApaleoSimulator
 from pmsbridge.sim.cloud.hotel import CONFIRMED, IN_HOUSE
 from pmsbridge.sim.cloud.simulator import CloudPmsSimulator
+from pmsbridge.sim.cloudbeds import CloudbedsOptions, CloudbedsSimulator
 from pmsbridge.sim.mews import MewsOptions, MewsSimulator
+from tests.helpers import wait_for
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -75,9 +83,27 @@ def apaleo_in_house(simulator: ApaleoSimulator) -> dict[str, list[str]]:
         page += 1
 
 
+def cloudbeds_in_house(simulator: CloudbedsSimulator) -> dict[str, list[str]]:
+    client = session()
+    found: dict[str, list[str]] = {}
+    page = 1
+    while True:
+        answer = client.get(f"{simulator.url}/api/v1.3/getGuestsByStatus", headers={"x-api-key": simulator.api_key},
+                            params={"status": "in_house", "pageNumber": page, "pageSize": 7}, timeout=10).json()
+        assert answer["success"] is True, answer
+        for row in answer["data"]:
+            name = " ".join(part for part in (row["guestFirstName"], row["guestLastName"]) if part)
+            found.setdefault(row["roomName"], []).append(name)
+        if answer["count"] < 7:
+            return dict(sorted(found.items()))
+        page += 1
+
+
 VENDORS: dict[str, tuple[Callable[..., CloudPmsSimulator], Callable[..., dict[str, list[str]]]]] = {
     "mews": (lambda **options: MewsSimulator(MewsOptions(**options)), mews_in_house),
     "apaleo": (lambda **options: ApaleoSimulator(ApaleoOptions(**options)), apaleo_in_house),
+    "cloudbeds": (lambda **options: CloudbedsSimulator(CloudbedsOptions(rate_limit=None, **options)),
+                  cloudbeds_in_house),
 }
 
 
@@ -189,3 +215,36 @@ def test_random_activity_runs_on_its_thread(simulator, receiver):
     receiver.wait_for_count(10)
     simulator.stop_random_activity()
     assert simulator.webhooks.wait_idle()
+
+
+def test_command_line_serves_with_random_activity_until_sigterm(vendor):
+    command = [sys.executable, "-m", "pmsbridge.cli", "sim", vendor, "--port", "0", "--seed", "3", "--rooms", "5",
+               "--in-house", "2", "--random", "0.05"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    try:
+        lines: list[str] = []
+        # A thread reads, so that a blocking readline cannot hang the test.
+        reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+        reader.start()
+        wait_for(lambda: any(line.startswith("Press Ctrl-C") for line in list(lines)), timeout=20)
+        text = "".join(lines)
+        url = re.search(r"simulator listening on (http://127\.0\.0\.1:\d+)", text).group(1)
+        assert "rooms 101..105, 2 in house" in text
+        client = session()
+        state = client.get(f"{url}/sim/state", timeout=10).json()
+        assert state["vendor"] == vendor and len(state["rooms"]) == 5
+        wait_for(lambda: len(client.get(f"{url}/sim/state", timeout=10).json()["reservations"]) > 5)
+        client.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        reader.join(timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_command_line_refuses_bad_options():
+    result = subprocess.run([sys.executable, "-m", "pmsbridge.cli", "sim", "mews", "--in-house", "30"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "do not fit in 20 rooms" in result.stderr
