@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from pmsbridge.adapters.base import AdapterContext
 from pmsbridge.config import parse_settings, registered_adapters
 from pmsbridge.sim.apaleo import ApaleoOptions, ApaleoSimulator
+from pmsbridge.sim.cloudbeds import CloudbedsOptions, CloudbedsSimulator
 from pmsbridge.sim.mews import MewsOptions, MewsSimulator
 from tests.helpers import wait_for
 from tests.ledger.conftest import make_ledger
@@ -47,9 +48,18 @@ def apaleo_section(sim: ApaleoSimulator) -> dict[str, Any]:
             "client_secret": credentials["client_secret"], "property_id": credentials["property_id"]}
 
 
+def cloudbeds_section(sim: CloudbedsSimulator) -> dict[str, Any]:
+    credentials = sim.credentials()
+    # Within the simulator's (Cloudbeds') limit of 10 requests per second.
+    return {"api_url": credentials["api_url"], "api_key": credentials["api_key"],
+            "property_id": credentials["property_id"], "requests_per_second": 8}
+
+
 VENDORS = {
     "mews": Vendor("mews", lambda **options: MewsSimulator(MewsOptions(**options)), mews_section),
     "apaleo": Vendor("apaleo", lambda **options: ApaleoSimulator(ApaleoOptions(**options)), apaleo_section),
+    "cloudbeds": Vendor("cloudbeds", lambda **options: CloudbedsSimulator(CloudbedsOptions(**options)),
+                        cloudbeds_section),
 }
 
 

@@ -12,6 +12,9 @@ from pmsbridge.adapters.base import LinkState
 from pmsbridge.ledger.models import EventStatus
 from tests.helpers import wait_for
 
+# The vendors whose credential is a fixed key, not a token the adapter renews: its name in the section.
+FIXED_KEYS = {"mews": "access_token", "cloudbeds": "api_key"}
+
 
 def test_check_in_move_rename_check_out_and_cancel_arrive_by_webhook(cloud):
     sim = cloud.simulator()
@@ -23,8 +26,10 @@ def test_check_in_move_rename_check_out_and_cancel_arrive_by_webhook(cloud):
     reservation = sim.check_in(vacant[0], "Doe", "Jane", language="de")
     cloud.agree()
     guest = cloud.ledger.room_states()[vacant[0]].displayed_guest
-    assert (guest.reservation, guest.last_name, guest.first_name, guest.language) == (reservation, "Doe", "Jane",
-                                                                                         "de")
+    # Cloudbeds keeps one sub-reservation per room, and no guest language.
+    assert guest.reservation in (reservation, f"{reservation}-1")
+    assert (guest.last_name, guest.first_name) == ("Doe", "Jane")
+    assert guest.language == (None if cloud.vendor.name == "cloudbeds" else "de")
     sim.move(vacant[0], vacant[1])
     cloud.agree()
     assert cloud.kinds(vacant[1])[-1] == "room_move"
@@ -150,13 +155,15 @@ def test_an_expired_token_is_renewed_or_reported(cloud):
     sim.expire_tokens()
     room = sim.hotel.vacant_rooms()[0]
     sim.check_in(room, "Doe", "Jane")
-    if cloud.vendor.name == "mews":
-        # Mews' AccessToken does not expire: a regenerated one replaces it, and the old one is refused
-        # for good. The notification waits in the ledger until the bridge runs with the new token.
+    if cloud.vendor.name in FIXED_KEYS:
+        # Mews' AccessToken and Cloudbeds' API key do not expire by the hour: a regenerated one replaces
+        # the old, which is refused for good. The notification waits in the ledger until the bridge
+        # runs with the new one.
         wait_for(lambda: adapter.status.state is LinkState.DOWN and "credentials" in adapter.status.detail)
-        assert cloud.ledger.notifications("mews")
+        assert cloud.ledger.notifications(cloud.vendor.name)
         adapter.stop()
-        cloud.adapter(access_token=sim.credentials()["access_token"])
+        key = FIXED_KEYS[cloud.vendor.name]
+        cloud.adapter(**{key: sim.credentials()[key]})
     else:
         wait_for(lambda: adapter.session.counters.get("token_renewals", 0) >= 1)
     cloud.agree()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pmsbridge.adapters.apaleo.config import ApaleoSettings
+from pmsbridge.adapters.cloudbeds.config import CloudbedsSettings
 from pmsbridge.adapters.mews.config import MewsSettings
 from pmsbridge.config import ConfigError, parse_settings
 
@@ -16,7 +17,7 @@ PBX = {"url": "https://192.0.2.10:8089", "username": "cdrapi", "password": "s3cr
        "pms_password": "s3cret-pms", "tls_fingerprint": "sha256:" + "ab" * 32}
 APALEO = {"client_id": "SP", "client_secret": "a-real-client-secret", "property_id": "MUC",
           "webhook_tokens": ["0123456789abcdef-token"]}
-MODELS = {"apaleo": ApaleoSettings, "mews": MewsSettings}
+MODELS = {"apaleo": ApaleoSettings, "mews": MewsSettings, "cloudbeds": CloudbedsSettings}
 
 
 def problems(name: str, section: dict) -> list[str]:
@@ -71,3 +72,10 @@ def test_mews_vip_codes_are_digits_and_its_tokens_real():
     found = problems("mews", {**section, "vip_classifications": {}})
     assert found == ["adapters.mews: access_token is a placeholder; set the real secret "
                      "(inline, access_token_file or access_token_env)"]
+
+
+def test_cloudbeds_needs_a_numeric_property_id_and_a_real_key():
+    found = problems("cloudbeds", {"api_key": "cbat_real-key", "property_id": "MUC"})
+    assert any(p.startswith("adapters.cloudbeds.property_id:") for p in found)
+    assert problems("cloudbeds", {"api_key": "example-key", "property_id": "1"}) == [
+        "adapters.cloudbeds: api_key is a placeholder; set the real secret (inline, api_key_file or api_key_env)"]
