@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", cmd_demo, "run everything locally: PBX emulator, simulators, SQLite, UI", config=False)
     demo.add_argument("--state-dir", default="var/demo", help="where the demo keeps its ledger and certificate")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="web interface address")
+    demo.add_argument("--pms", choices=["fias", "mews", "apaleo", "cloudbeds"], default="fias",
+                      help="the PMS to simulate (default: %(default)s)")
 
     ledger = commands.add_parser("ledger", help="inspect and replay the ledger").add_subparsers(
         dest="ledger_command", required=True)
