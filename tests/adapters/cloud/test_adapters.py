@@ -168,3 +168,18 @@ def test_an_expired_token_is_renewed_or_reported(cloud):
         wait_for(lambda: adapter.session.counters.get("token_renewals", 0) >= 1)
     cloud.agree()
     assert cloud.ledger.room_states()[room].displayed_guest.last_name == "Doe"
+
+
+def test_language_and_vip_changes_reach_the_ledger_where_the_pms_has_them(cloud):
+    sim = cloud.simulator()
+    cloud.adapter()
+    cloud.agree()
+    room = sim.hotel.occupied_rooms()[0]
+    sim.set_language(room, "fr")
+    sim.set_vip(room, True)
+    cloud.agree()
+    wait_for(lambda: not cloud.ledger.notifications(cloud.vendor.name) and sim.webhooks.wait_idle(0.1))
+    guest = cloud.ledger.room_states()[room].displayed_guest
+    # Apaleo has no VIP field, Cloudbeds neither a VIP nor a language field.
+    expected = {"mews": ("fr", "2"), "apaleo": ("fr", None), "cloudbeds": (None, None)}[cloud.vendor.name]
+    assert (guest.language, guest.vip) == expected
