@@ -44,9 +44,9 @@ from pmsbridge.adapters.cloud.errors import PmsApiError
 from pmsbridge.adapters.cloud.http import ApiSession, TokenSource
 from pmsbridge.adapters.cloud.postings import CloudPostings
 from pmsbridge.adapters.cloud.receiver import NotificationReceiver
-from pmsbridge.adapters.cloud.stays import Stay, in_house_collector, stay_events
+from pmsbridge.adapters.cloud.stays import Stay, in_house_collector, stay_events, where_is
 from pmsbridge.adapters.fias.adapter import RESYNC_REQUESTED_KEY
-from pmsbridge.adapters.fias.swap import held_from_json, held_to_json, plan_swap
+from pmsbridge.adapters.fias.swap import SwapPlan, held_from_json, held_to_json, plan_swap
 from pmsbridge.adapters.webhook.adapter import read_at_most
 from pmsbridge.config import Settings
 from pmsbridge.events import ResyncEnd
@@ -62,8 +62,14 @@ FAILURE_PAUSE = 10.0
 NOTIFICATIONS_PER_ROUND = 50
 
 
+def held_reason(plan: SwapPlan) -> str:
+    """Why a resync is held, for the status line, the log and the audit entry."""
+    return (f"resync held: would check out {plan.vacated} of {plan.occupied} occupied rooms; "
+            "confirm with `pmsbridge resync --confirm`")
+
+
 class CloudAdapter(Adapter):
-    """A cloud PMS adapter; a vendor subclass names itself and builds its client (``make_client``)."""
+    """A cloud PMS adapter; a vendor subclass names itself and builds its client (``tokens_for``, ``client_for``)."""
 
     config_model: ClassVar[type[CloudSettings]]
     # The HTTP statuses that mean "credentials or rights wrong" at this vendor.
@@ -90,7 +96,6 @@ class CloudAdapter(Adapter):
         self._paused_until = 0.0
         self._held_reason: str | None = None
         self._detail = "starting"
-        self.last_poll_at: datetime | None = None
 
     # -- what a vendor provides ----------------------------------------------------------------
 
@@ -129,12 +134,12 @@ class CloudAdapter(Adapter):
     def start(self) -> None:
         self._stopping.clear()
         held = held_from_json(self.ledger.get_value(held_key(self.name)))
-        self._held_reason = held.reason if held is not None else None
+        self._held_reason = held_reason(held) if held is not None else None
+        self._show(LinkState.CONNECTING, "starting")
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         if self.postings is not None:
             self.postings.start()
-        self._show(LinkState.CONNECTING, "starting")
         log.info("%s adapter started (%s)", self.name, self.config.api_url)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -267,7 +272,6 @@ class CloudAdapter(Adapter):
         recorded = self.apply(stays, why=f"poll of changes since {since.isoformat(timespec='seconds')}")
         self.ledger.set_value(self.cursor_key, until.isoformat())
         self._next_poll = time.monotonic() + self.config.poll_interval_seconds
-        self.last_poll_at = until
         self.status.count("polls")
         if recorded:
             log.info("%s: the poll found %d changes the webhooks had not brought", self.name, recorded)
@@ -303,17 +307,27 @@ class CloudAdapter(Adapter):
         started = self.ledger.clock()
         stays = self.client.in_house()
         now = self.ledger.clock()
-        collector = in_house_collector(stays, source=self.source, now_utc=now)
-        plan = plan_swap(self.ledger.room_states(), collector, source=self.source, now_utc=now,
+        collector, unusable = in_house_collector(stays, source=self.source, now_utc=now)
+        current = self.ledger.room_states()
+        kept: set[str] = set()
+        for stay, problem in unusable:
+            found = where_is(current, stay.reservation)
+            if found is not None:
+                kept.add(found[0])
+            self.status.count("rejected")
+            self.ledger.record_rejected(self.source, stay.raw, f"resync: reservation {stay.reservation} cannot be "
+                                                               f"used ({problem}); its room is left as it is")
+        compared = {room: state for room, state in current.items() if room not in kept}
+        plan = plan_swap(compared, collector, source=self.source, now_utc=now,
                          guard=self.config.resync_checkout_guard)
         summary = (f"{len(stays)} in house, {len(plan.events)} events "
                    f"({plan.vacated} of {plan.occupied} occupied rooms vacated)")
         self.ledger.record(ResyncEnd(source=self.source, occurred_at=now), f"{self.name} in-house list: {summary}")
         if plan.held:
             self.ledger.set_value(held_key(self.name), held_to_json(plan))
-            self.ledger.audit(self.name, "resync held", detail=plan.reason)
-            log.warning("%s: %s (%d events kept)", self.name, plan.reason, len(plan.events))
-            self._held_reason = plan.reason
+            self._held_reason = held_reason(plan)
+            self.ledger.audit(self.name, "resync held", detail=self._held_reason)
+            log.warning("%s: %s (%d events kept)", self.name, self._held_reason, len(plan.events))
         else:
             if self._held_reason is not None:
                 log.info("%s: a newer resync replaces the held one", self.name)

@@ -21,7 +21,8 @@ same state. A guest in house without a room (not possible in the three PMSs, but
 may say so) leaves the ledger as it is.
 
 ``in_house_collector`` gathers a full in-house list for the resync, planned by the FIAS swap's
-code (``swap.plan_swap``) with its mass-checkout guard.
+code (``swap.plan_swap``) with its mass-checkout guard; a stay it cannot use is handed back, so
+that the room holding that reservation is left out of the comparison instead of checked out.
 
 Pure: no I/O, no clock.
 """
@@ -31,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import ValidationError
 
 from pmsbridge.adapters.fias.swap import SwapCollector
 from pmsbridge.events import CheckIn, CheckOut, Event, Guest, GuestChange, RoomMove
@@ -80,14 +83,25 @@ def stay_events(states: Mapping[str, RoomState], stay: Stay, *, source: str, now
     return [GuestChange(**stamp, room=room, guest=stay.guest)] if needs_change(guest, stay.guest) else []
 
 
-def in_house_collector(stays: Iterable[Stay], *, source: str, now_utc: datetime) -> SwapCollector:
-    """The in-house list of a resync: every stay in house with a room, as the swap collects check-ins."""
+def in_house_collector(stays: Iterable[Stay], *, source: str,
+                       now_utc: datetime) -> tuple[SwapCollector, list[tuple[Stay, str]]]:
+    """The in-house list of a resync: every stay in house with a room, as the swap collects check-ins.
+
+    Also the stays that cannot be events (a room name that is no room number...), with why: the
+    caller keeps them out of the comparison rather than check their guests out.
+    """
     collector = SwapCollector()
+    unusable: list[tuple[Stay, str]] = []
     listed: set[str] = set()
     for stay in stays:
         if not stay.in_house or stay.room is None:
             continue
-        collector.add(CheckIn(source=source, room=stay.room, occurred_at=now_utc, guest=stay.guest,
-                              shared=stay.room in listed), stay.raw)
+        try:
+            event = CheckIn(source=source, room=stay.room, occurred_at=now_utc, guest=stay.guest,
+                            shared=stay.room in listed)
+        except ValidationError as err:
+            unusable.append((stay, str(err.errors()[0]["msg"])))
+            continue
+        collector.add(event, stay.raw)
         listed.add(stay.room)
-    return collector
+    return collector, unusable

@@ -58,9 +58,10 @@ def test_in_house_without_a_room_leaves_the_ledger_as_it_is():
     assert events(rooms(r101=[guest()]), stay(None)) == []
 
 
-def test_the_in_house_list_shares_rooms_and_skips_guests_not_in_house():
-    collector = in_house_collector([stay("101"), stay("101", reservation="R2"), stay("102", reservation="R3",
-                                                                                     in_house=False)],
-                                   source="apaleo", now_utc=NOW)
+def test_the_in_house_list_shares_rooms_skips_guests_not_in_house_and_hands_back_unusable_stays():
+    collector, unusable = in_house_collector(
+        [stay("101"), stay("101", reservation="R2"), stay("102", reservation="R3", in_house=False),
+         stay("Room 7", reservation="R4")], source="apaleo", now_utc=NOW)
     assert {room: [g.reservation for g in guests] for room, guests in collector.in_house.items()} == {
         "101": ["R1", "R2"]}
+    assert [(bad.reservation, "pattern" in problem) for bad, problem in unusable] == [("R4", True)]
