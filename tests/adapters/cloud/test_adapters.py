@@ -3,13 +3,17 @@ tokens, rate limits and postings."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+
+import pytest
 
 from pmsbridge import held_swaps
 from pmsbridge.accounting.models import PostingState
 from pmsbridge.accounting.postings import Charge, PostingStore
 from pmsbridge.adapters.base import LinkState
 from pmsbridge.ledger.models import EventStatus
+from tests.adapters.cloud.conftest import VENDORS
 from tests.helpers import wait_for
 
 # The vendors whose credential is a fixed key, not a token the adapter renews: its name in the section.
@@ -183,3 +187,17 @@ def test_language_and_vip_changes_reach_the_ledger_where_the_pms_has_them(cloud)
     # Apaleo has no VIP field, Cloudbeds neither a VIP nor a language field.
     expected = {"mews": ("fr", "2"), "apaleo": ("fr", None), "cloudbeds": (None, None)}[cloud.vendor.name]
     assert (guest.language, guest.vip) == expected
+
+
+@pytest.mark.parametrize("vendor", [VENDORS["apaleo"]])
+def test_apaleo_fetches_a_new_token_before_the_old_one_expires(cloud):
+    sim = cloud.simulator(token_lifetime=2)
+    adapter = cloud.adapter()
+    cloud.agree()
+    for name in ("Doe", "Roe", "Moe"):
+        sim.check_in(sim.hotel.vacant_rooms()[0], name)
+        time.sleep(1)
+        cloud.agree()
+    assert adapter.session.tokens.fetched >= 2
+    assert adapter.session.counters.get("token_renewals", 0) == 0
+    assert all(request.status != 401 for request in sim.requests_log)
