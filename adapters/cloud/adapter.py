@@ -183,12 +183,12 @@ class CloudAdapter(Adapter):
         blueprint = Blueprint(f"pms_{self.name}", __name__, url_prefix=f"/pms/{self.name}")
 
         @blueprint.post("/<token>")
-        def receive(token: str) -> tuple[Response, int]:
+        def receive(token: str) -> tuple[Response, int, dict[str, str]]:
             if self._stopping.is_set() or self._thread is None:
-                return jsonify({"error": "the receiver is stopped"}), 503
+                return jsonify({"error": "the receiver is stopped"}), 503, {"Retry-After": "30"}
             reply = self.receiver.handle(token, request.content_length,
                                          lambda limit: read_at_most(request.stream, limit), request.remote_addr)
-            return jsonify(reply.body), reply.status
+            return jsonify(reply.body), reply.status, reply.headers
 
         return blueprint
 

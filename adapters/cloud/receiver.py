@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from pmsbridge.adapters.base import AdapterStatus
 from pmsbridge.adapters.cloud.client import CloudClient, NotificationNotUnderstood
+from pmsbridge.adapters.webhook.receiver import Reply
 from pmsbridge.adapters.webhook.signature import token_matches
 from pmsbridge.ledger.store import Ledger
 
@@ -37,12 +36,6 @@ log = logging.getLogger(__name__)
 
 # A Mews delivery batches up to hundreds of events of ~100 bytes each.
 MAX_NOTIFICATION_BYTES = 512 * 1024
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: dict[str, Any]
 
 
 class NotificationReceiver:
@@ -79,7 +72,7 @@ class NotificationReceiver:
         except SQLAlchemyError:
             log.exception("%s webhook: the ledger could not be written; the PMS is asked to deliver again",
                           self.source)
-            return Reply(503, {"error": "the ledger is unavailable; deliver again later"})
+            return Reply(503, {"error": "the ledger is unavailable; deliver again later"}, {"Retry-After": "30"})
 
     def _keep(self, body: bytes) -> Reply:
         raw = body.decode("utf-8", errors="backslashreplace")
