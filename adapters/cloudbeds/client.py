@@ -164,7 +164,7 @@ class CloudbedsClient(CloudClient):
         for room in [*(data.get("assigned") or []), *(data.get("unassigned") or [])]:
             sub = str(room.get("subReservationID") or data["reservationID"])
             guest = self._main_guest(guests, sub)
-            status = guest.get("guestStatus") if guest.get("guestStatus") else None
+            status = guest.get("guestStatus")
             in_house = status == "in_house" if status else data.get("status") == "checked_in"
             stays.append(Stay(guest=self._guest(sub, guest.get("guestFirstName"), guest.get("guestLastName"),
                                                 room.get("startDate"), room.get("endDate")),
