@@ -51,6 +51,12 @@ def cmd_pbx_fingerprint(args: argparse.Namespace) -> int:
     return print_fingerprint(settings_from(args))
 
 
+def cmd_pms_status(args: argparse.Namespace) -> int:
+    from pmsbridge.adapters.cloud.commands import print_status
+
+    return print_status(settings_from(args))
+
+
 def cmd_sim_pbx(args: argparse.Namespace) -> int:
     from pmsbridge.sim.pbx.cli import run_emulator
 
@@ -224,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--to", required=True, metavar="FILE", help="the backup file (replaced if it exists)")
     restore = command("restore", cmd_restore, "put a backup in place of the SQLite ledger (stop the service first)")
     restore.add_argument("--from", required=True, dest="source", metavar="FILE", help="a file made by pmsbridge backup")
-    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, FIAS PMS simulator, SQLite, UI",
+    demo = command("demo", cmd_demo, "run everything locally: PBX emulator, a PMS simulator, SQLite, UI",
                    config=False, serves=True)
     from pmsbridge.demo import add_arguments as add_demo_arguments
 
@@ -297,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     pbx = commands.add_parser("pbx", help="talk to the PBX").add_subparsers(dest="pbx_command", required=True)
     command("status", cmd_pbx_status, "log in and print model, firmware and uptime", parent=pbx)
     command("fingerprint", cmd_pbx_fingerprint, "print the SHA-256 fingerprint of the PBX certificate", parent=pbx)
+
+    pms = commands.add_parser("pms", help="talk to a cloud PMS").add_subparsers(dest="pms_command", required=True)
+    command("status", cmd_pms_status, "prove the cloud PMS credentials and property id against the PMS's API",
+            parent=pms)
 
     sim = commands.add_parser("sim", help="run a simulator").add_subparsers(dest="sim_command", required=True)
     sim_pbx = command("pbx", cmd_sim_pbx, "run the FCM630A emulator (HTTPS)", config=False, parent=sim,

@@ -1,8 +1,9 @@
 """``pmsbridge demo``: the whole bridge on one machine, with nothing to configure.
 
-Starts the PBX emulator (with random calls, some of them grouped as transfers) and a FIAS
-PMS simulator whose guests come and go at random, writes a configuration for them
-(``<state-dir>/pmsbridge.toml``, usable with every other command, e.g.
+Starts the PBX emulator (with random calls, some of them grouped as transfers) and a PMS
+simulator whose guests come and go at random (FIAS, or with ``--pms mews|apaleo|cloudbeds``
+that cloud PMS's simulator, which sends its webhooks to the bridge's web server), writes a
+configuration for them (``<state-dir>/pmsbridge.toml``, usable with every other command, e.g.
 ``pmsbridge ledger list --config ...``), migrates a SQLite ledger and runs the service with
 its web interface and call accounting until Ctrl-C.
 
@@ -13,17 +14,20 @@ and they would go dead. What survives a restart is what no guest depends on: the
 emulator's certificate (its fingerprint stays the same), the web interface's secret key and
 the demo login.
 
-The three ports are options (``--listen``, ``--pbx-port``, ``--fias-port``); a port another
-program holds ends the command with one sentence naming it and its option, before anything
-starts.
+The ports are options (``--listen``, ``--pbx-port``, ``--fias-port``, ``--cloud-port``); a
+port another program holds ends the command with one sentence naming it and its option,
+before anything starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -52,6 +56,10 @@ DEMO_ROOMS = 40
 DEMO_ACTIVITY_INTERVAL = 4.0
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 LEDGER_FILE = "ledger.db"
+# A cloud simulator starts with this many guests in house.
+DEMO_IN_HOUSE = 12
+DEMO_WEBHOOK_TOKEN = "demo-webhook-token"
+PMS_CHOICES = ("fias", "mews", "apaleo", "cloudbeds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,11 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the PBX emulator's HTTPS port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--fias-port", type=port_argument, default=DEMO_FIAS_PORT, metavar="PORT",
                         help="the FIAS PMS simulator's port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument("--pms", choices=PMS_CHOICES, default="fias",
+                        help="the PMS to simulate (default: %(default)s)")
+    parser.add_argument("--cloud-port", type=port_argument, default=None, metavar="PORT",
+                        help="the cloud PMS simulator's HTTP port on 127.0.0.1 (default: 8091 Mews, 8092 Apaleo, "
+                             "8093 Cloudbeds)")
     parser.add_argument("--activity-interval", type=float, default=DEMO_ACTIVITY_INTERVAL, metavar="SECONDS",
                         help="seconds between two random guest actions, and between two calls (default: %(default)s)")
 
 
-def demo_config(state_dir: Path, emulator: PbxEmulator, options: EmulatorOptions, fias_port: int,
+def demo_config(state_dir: Path, emulator: PbxEmulator, options: EmulatorOptions, pms_section: str,
                 listen: str) -> str:
     return f"""# Written by `pmsbridge demo`; the PBX is the built-in emulator.
 [bridge]
@@ -103,12 +116,52 @@ tariffs = [
     {{ prefix = "", name = "Local", unit_price = 10, unit_seconds = 120, free_seconds = 5 }},
 ]
 
-[adapters.fias]
+{pms_section}"""
+
+
+def fias_section(port: int) -> str:
+    return f"""[adapters.fias]
 mode = "client"
 host = "{DEMO_HOST}"
-port = {fias_port}
+port = {port}
 encoding = "cp1252"
 """
+
+
+def cloud_section(vendor: str, credentials: dict[str, Any], url: str) -> str:
+    """The ``[adapters.<vendor>]`` section that reaches a running cloud PMS simulator."""
+    lines = [f"[adapters.{vendor}]", f'webhook_tokens = ["{DEMO_WEBHOOK_TOKEN}"]', "poll_interval_seconds = 60"]
+    if vendor == "mews":
+        lines += [f'api_url = "{url}"', f'client_token = "{credentials["client_token"]}"',
+                  f'access_token = "{credentials["access_token"]}"',
+                  f'enterprise_id = "{credentials["enterprise_id"]}"',
+                  f'posting_service_id = "{credentials["service_id"]}"']
+    elif vendor == "apaleo":
+        lines += [f'api_url = "{url}"', f'token_url = "{url}/connect/token"',
+                  f'client_id = "{credentials["client_id"]}"', f'client_secret = "{credentials["client_secret"]}"',
+                  f'property_id = "{credentials["property_id"]}"']
+    else:
+        lines += [f'api_url = "{credentials["api_url"]}"', f'api_key = "{credentials["api_key"]}"',
+                  f'property_id = "{credentials["property_id"]}"']
+    return "\n".join(lines) + "\n"
+
+
+def cloud_port(args: argparse.Namespace) -> int:
+    """The cloud PMS simulator's port: ``--cloud-port``, else its usual one (as ``pmsbridge sim <vendor>``)."""
+    from pmsbridge.sim.cloud.cli import VENDORS
+
+    return args.cloud_port if args.cloud_port is not None else VENDORS[args.pms][1]
+
+
+def cloud_simulator(vendor: str, rooms: int, webhook_url: str, port: int) -> Any:
+    """A cloud PMS simulator of ``vendor`` on ``port``, not started."""
+    from pmsbridge.sim.cloud.cli import VENDORS
+
+    _, _, module_name, simulator_name, options_name = VENDORS[vendor]
+    module = import_module(module_name)
+    options = getattr(module, options_name)(host=DEMO_HOST, port=port, rooms=rooms, in_house=DEMO_IN_HOUSE,
+                                            webhook_url=webhook_url)
+    return getattr(module, simulator_name)(options)
 
 
 def web_address(listen: str) -> tuple[str, int]:
@@ -121,10 +174,12 @@ def web_address(listen: str) -> tuple[str, int]:
 def check_ports(args: argparse.Namespace) -> None:
     """CommandError naming every port of the demo that another program holds, and its option."""
     web_host, web_port = web_address(args.listen)
+    pms = ((DEMO_HOST, args.fias_port, "the FIAS PMS simulator", "--fias-port PORT") if args.pms == "fias"
+           else (DEMO_HOST, cloud_port(args), f"the {args.pms} simulator", "--cloud-port PORT"))
     wanted = (
         (web_host, web_port, "the web interface", f"--listen {web_host}:PORT"),
         (DEMO_HOST, args.pbx_port, "the PBX emulator", "--pbx-port PORT"),
-        (DEMO_HOST, args.fias_port, "the FIAS PMS simulator", "--fias-port PORT"),
+        pms,
     )
     busy = [port_in_use(port, what, f'choose another with {option} (make demo DEMO_ARGS="{option}")')
             for host, port, what, option in wanted if is_in_use(host, port)]
@@ -170,13 +225,25 @@ def run_demo(args: argparse.Namespace) -> int:
     start_fresh(state_dir)
     options = EmulatorOptions(host=DEMO_HOST, port=args.pbx_port, rooms=DEMO_ROOMS, extension_template="1{room}",
                               state_dir=state_dir / "pbx", timezone="Europe/Berlin")
-    rooms = [str(100 + number) for number in range(1, DEMO_ROOMS + 1)]
-    pms = FiasSimulator(SimulatorOptions(host=DEMO_HOST, port=args.fias_port, rooms=rooms, encoding="cp1252"))
+    vendor = args.pms
+    pms: AbstractContextManager
+    if vendor == "fias":
+        rooms = [str(100 + number) for number in range(1, DEMO_ROOMS + 1)]
+        pms = FiasSimulator(SimulatorOptions(host=DEMO_HOST, port=args.fias_port, rooms=rooms, encoding="cp1252"))
+    else:
+        webhook_url = f"http://{args.listen}/pms/{vendor}/{DEMO_WEBHOOK_TOKEN}"
+        pms = cloud_simulator(vendor, DEMO_ROOMS, webhook_url, cloud_port(args))
     with PbxEmulator(options) as emulator, pms:
         print(f"PBX emulator on {emulator.url} (certificate {emulator.fingerprint})")
-        print(f"FIAS PMS simulator on {DEMO_HOST}:{pms.port}; guests arrive every few seconds")
+        if vendor == "fias":
+            section = fias_section(pms.port)
+            print(f"FIAS PMS simulator on {DEMO_HOST}:{pms.port}; guests arrive every few seconds")
+        else:
+            section = cloud_section(vendor, pms.credentials(), pms.url)
+            print(f"{pms.title} simulator on {pms.url} (control: {pms.url}/sim/state); guests arrive every few "
+                  "seconds and its webhooks go to the bridge")
         config_path = state_dir / "pmsbridge.toml"
-        config_path.write_text(demo_config(state_dir, emulator, options, pms.port, args.listen), encoding="utf-8")
+        config_path.write_text(demo_config(state_dir, emulator, options, section, args.listen), encoding="utf-8")
         settings = load_settings(config_path)
         prepare_ledger(settings)
 

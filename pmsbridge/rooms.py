@@ -851,7 +851,8 @@ def _latest_per_reservation(guests: Sequence[Guest]) -> list[Guest]:
     return wanted
 
 
-def _needs_change(current: Guest, wanted: Guest) -> bool:
+def needs_change(current: Guest, wanted: Guest) -> bool:
+    """Whether applying ``wanted``'s data to ``current`` would change the guest (None fields count as unchanged)."""
     merged = _merge(current, wanted)
     # apply replaces a departure that is not after the arrival, so such a value can never
     # match; comparing it would send the same change at every resync.
@@ -879,7 +880,7 @@ def _reconcile_room(state: RoomState, wanted: list[Guest], source: str, now_utc:
         index = matches[position]
         if index is None:
             events.append(CheckIn(**stamp, guest=guest, shared=True))
-        elif _needs_change(state.reservations[index], guest):
+        elif needs_change(state.reservations[index], guest):
             # Without an id a guest change would address the displayed guest; a repeated
             # check-in addresses the id-less guest, which is the one meant.
             if guest.reservation is None:

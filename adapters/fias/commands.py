@@ -3,8 +3,10 @@
 The command talks to the ledger only; the running bridge watches the values it writes:
 
 - ``pmsbridge resync --config FILE`` writes ``resync.requested``; the FIAS adapter sends
-  DR within a few seconds of noticing it (at once if the link is up, else at link-up);
-- ``--confirm`` records the events of every held swap (a FIAS swap, a csvdrop snapshot;
+  DR within a few seconds of noticing it (at once if the link is up, else at link-up); the
+  cloud PMS adapters (Mews, Apaleo, Cloudbeds) read the PMS's in-house list;
+- ``--confirm`` records the events of every held swap (a FIAS swap, a csvdrop snapshot, a
+  cloud PMS's in-house list;
   actor "command line") and clears them;
 - ``--discard`` clears them without recording anything.
 """
@@ -21,8 +23,8 @@ from pmsbridge.ledger.commands import open_ledger
 from pmsbridge.ledger.store import Ledger
 
 ACTOR = "command line"
-# The adapters whose guard can hold a resync (a FIAS swap, a snapshot file).
-HOLDING_ADAPTERS = ("fias", "csvdrop")
+# The adapters whose guard can hold a resync (a FIAS swap, a snapshot file, a cloud PMS's in-house list).
+HOLDING_ADAPTERS = ("fias", "csvdrop", "mews", "apaleo", "cloudbeds")
 
 
 def resync(settings: Settings, args: argparse.Namespace) -> int:

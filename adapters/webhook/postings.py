@@ -84,24 +84,19 @@ def never_connected(err: requests.exceptions.RequestException) -> bool:
         isinstance(item, NewConnectionError) for item in exception_chain(err))
 
 
-class PostingSender:
-    """The thread that posts the charges of the webhook sources with ``[...posting]``."""
+class PostingThread:
+    """A thread that sends due postings one at a time (``send_next``) until none is left, then waits."""
 
-    def __init__(self, store: PostingStore, targets: Mapping[str, PostingSettings], retry_budget: timedelta):
-        """``targets``: channel (``webhook:<name>``) -> where its postings go."""
-        self.store = store
-        self.targets = dict(targets)
-        self.retry_budget = retry_budget
-        self._session = requests.Session()
-        # Proxies and credentials from the environment are not for the PMS.
-        self._session.trust_env = False
+    thread_name = "postings"
+
+    def __init__(self) -> None:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="webhook-postings", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
@@ -110,7 +105,9 @@ class PostingSender:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._session.close()
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -118,9 +115,33 @@ class PostingSender:
                 while not self._stopping.is_set() and self.send_next():
                     pass
             except Exception:
-                log.exception("sending postings failed; trying again")
+                log.exception("%s: sending postings failed; trying again", self.thread_name)
             self._wake.wait(IDLE_INTERVAL)
             self._wake.clear()
+
+    def send_next(self) -> bool:
+        """Send the oldest due posting; False when there was none."""
+        raise NotImplementedError
+
+
+class PostingSender(PostingThread):
+    """The thread that posts the charges of the webhook sources with ``[...posting]``."""
+
+    thread_name = "webhook-postings"
+
+    def __init__(self, store: PostingStore, targets: Mapping[str, PostingSettings], retry_budget: timedelta):
+        """``targets``: channel (``webhook:<name>``) -> where its postings go."""
+        super().__init__()
+        self.store = store
+        self.targets = dict(targets)
+        self.retry_budget = retry_budget
+        self._session = requests.Session()
+        # Proxies and credentials from the environment are not for the PMS.
+        self._session.trust_env = False
+
+    def stop(self, timeout: float) -> None:
+        super().stop(timeout)
+        self._session.close()
 
     def send_next(self) -> bool:
         """Send the oldest due posting; False when there was none."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 # ISO 4217 currencies whose minor unit is not a hundredth.
 MINOR_DIGITS = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
@@ -19,3 +21,8 @@ def format_amount(amount: int | None, currency: str) -> str:
     whole, fraction = divmod(abs(amount), 10 ** digits)
     text = f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
     return f"{sign}{text} {currency}"
+
+
+def major_units(amount: int, currency: str) -> Decimal:
+    """``amount`` minor units as the decimal amount an API takes: 1050 EUR -> 10.50, 1050 JPY -> 1050."""
+    return Decimal(amount).scaleb(-MINOR_DIGITS.get(currency, 2))

@@ -43,6 +43,8 @@ class EventStatus(StrEnum):
     NEEDS_ATTENTION = "needs_attention"  # applied, but an operator must act (e.g. the room has no extension)
     REJECTED = "rejected"  # could not be understood; kept raw with the reason
     HELD = "held"  # waiting for an operator's confirmation (a mass checkout by a resync)
+    RECEIVED = "received"  # a thin notification (ids only), kept before it was answered; its record is fetched next
+    FETCHED = "fetched"  # a thin notification whose record was fetched; what changed was recorded as its own events
 
 
 class DeliveryState(StrEnum):

@@ -555,14 +555,53 @@ class Ledger:
         from the PMS's API. No event is applied and no room state changes. A repeat of
         (source, source_key) changes nothing and returns the first row's id with ``duplicate=True``.
         """
+        result = self._keep(source, raw, EventStatus.NEEDS_ATTENTION, problem, source_key=source_key, room=room)
+        if not result.duplicate:
+            log.warning("input from %s needs attention (event %s): %s", source, result.event_id, problem)
+        return result
+
+    def record_notification(self, source: str, raw: str, *, source_key: str | None = None) -> RecordResult:
+        """Keep a thin notification (a webhook naming a reservation), ``received``, before it is answered.
+
+        The adapter that received it fetches what it names from the PMS, records what changed
+        as events of their own and settles it with ``settle_notification``; one it could not
+        settle (the bridge stopped) is found again with ``notifications``. A repeat of (source,
+        source_key) changes nothing and returns the first row's id with ``duplicate=True``.
+        """
+        return self._keep(source, raw, EventStatus.RECEIVED, None, source_key=source_key)
+
+    def notifications(self, source: str, *, limit: int = 100) -> list[InboundEvent]:
+        """The notifications of ``source`` still ``received`` (not yet settled), oldest first."""
+        with Session(self.reader) as session:
+            return list(session.execute(
+                select(InboundEvent).where(InboundEvent.source == source,
+                                           InboundEvent.status == EventStatus.RECEIVED.value)
+                .order_by(InboundEvent.id).limit(limit)).scalars())
+
+    def settle_notification(self, event_id: int, *, problem: str | None = None,
+                            status: EventStatus = EventStatus.FETCHED) -> None:
+        """Mark a received notification as handled: ``fetched`` (``problem`` may say what came of it),
+        or ``needs_attention``/``rejected`` with the reason."""
+        with Session(self.engine) as session:
+            row = session.get(InboundEvent, event_id)
+            if row is None or row.status != EventStatus.RECEIVED.value:
+                return
+            row.status, row.problem = status.value, problem
+            session.add(row)
+            session.commit()
+
+    def _keep(self, source: str, raw: str, status: EventStatus, problem: str | None, *,
+              source_key: str | None = None, room: str | None = None) -> RecordResult:
+        """Store input that applies no event, unless (source, source_key) was stored before."""
         if source_key is not None:
             first = self._find_by_key(source, source_key)
             if first is not None:
                 return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
         try:
             with Session(self.engine) as session:
-                row = InboundEvent(source=source, source_key=source_key, raw=storable(raw), room=_room_column(room),
-                                   status=EventStatus.NEEDS_ATTENTION, problem=storable(problem))
+                row = InboundEvent(received_at=self.clock(), source=source, source_key=source_key,
+                                   raw=storable(raw), room=_room_column(room), status=status,
+                                   problem=storable(problem))
                 session.add(row)
                 session.commit()
                 event_id = row.id
@@ -571,8 +610,7 @@ class Ledger:
             if first is None:
                 raise
             return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
-        log.warning("input from %s needs attention (event %s): %s", source, event_id, problem)
-        return RecordResult(event_id, EventStatus.NEEDS_ATTENTION, notes=(problem,))
+        return RecordResult(event_id, status, notes=(problem,) if problem else ())
 
     def _find_by_key(self, source: str, source_key: str) -> tuple[int, str] | None:
         """(id, status) of the event stored with this (source, source_key), if any."""

@@ -42,6 +42,17 @@ def _channels_without_sender(context: WebContext, rows: list[Posting]) -> list[s
     return sorted({row.channel for row in rows if row.channel and row.channel not in served})
 
 
+def _links_without_postings(context: WebContext) -> list[tuple[str, str]]:
+    """Running PMS links that cannot book charges on a folio, with why (a cloud PMS without posting set up)."""
+    found = []
+    for name, adapter in sorted(context.service.adapters.items()):
+        unavailable = getattr(adapter, "posting_unavailable", None)
+        reason = unavailable() if unavailable is not None else None
+        if reason is not None:
+            found.append((name, reason))
+    return found
+
+
 @blueprint.get("")
 def overview() -> str:
     context = web()
@@ -61,6 +72,7 @@ def overview() -> str:
         counts=store.counts(),
         attention=attention,
         unsent_channels=_channels_without_sender(context, queued),
+        links_without_postings=_links_without_postings(context),
         room=room or "", state=state or "", limit=limit, states=STATES, limits=LIMITS, badges=BADGES,
         currency=context.settings.accounting.currency,
         accounting=context.settings.accounting,

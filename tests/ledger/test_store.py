@@ -305,3 +305,17 @@ def test_concurrent_writers_of_one_value_never_collide(engine):
         thread.join()
     assert not errors
     assert ledgers[0].get_value("shared.cursor").endswith("-19")
+
+
+def test_a_notification_is_kept_once_until_it_is_settled(ledger):
+    first = ledger.record_notification("apaleo", '{"id": "w1"}', source_key="w1")
+    again = ledger.record_notification("apaleo", '{"id": "w1"}', source_key="w1")
+    other = ledger.record_notification("mews", '{"Events": []}')
+    assert first.status == EventStatus.RECEIVED and again.duplicate and again.event_id == first.event_id
+    assert [row.id for row in ledger.notifications("apaleo")] == [first.event_id]
+    ledger.settle_notification(first.event_id, problem="fetched R1: 1 events recorded")
+    ledger.settle_notification(first.event_id, status=EventStatus.REJECTED, problem="too late")
+    assert ledger.notifications("apaleo") == [] and [row.id for row in ledger.notifications("mews")] == [other.event_id]
+    settled = ledger.event(first.event_id)
+    assert (settled.status, settled.problem, settled.kind) == ("fetched", "fetched R1: 1 events recorded", None)
+    assert ledger.room_states() == {}

@@ -1,0 +1,1 @@
+"""Apaleo: OAuth client credentials, the Booking and Finance APIs, reservation webhooks."""
