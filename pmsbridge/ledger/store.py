@@ -601,7 +601,7 @@ class Ledger:
             with Session(self.engine) as session:
                 row = InboundEvent(received_at=self.clock(), source=source, source_key=source_key,
                                    raw=storable(raw), room=_room_column(room), status=status,
-                                   problem=storable(problem))
+                                   problem=storable(problem) if problem is not None else None)
                 session.add(row)
                 session.commit()
                 event_id = row.id
