@@ -280,11 +280,22 @@ class FiasAdapter(Adapter):
                     self._answer_wakeup(record, event, result)
         self._remember_held_event()
 
+    def _wakeup_delivery(self, result: RecordResult | None) -> int | None:
+        """The delivery that orders the event's wake-up: its last ``wakeup`` operation (cancels
+        come first). A room the PBX holds vacant is sent whole, so DND or a forward may follow it."""
+        if result is None:
+            return None
+        for delivery_id in reversed(result.deliveries):
+            row = self.ledger.delivery(delivery_id)
+            if row is not None and row.operation == "wakeup":
+                return delivery_id
+        return None
+
     def _answer_wakeup(self, record: Record, event: Event, result: RecordResult | None) -> None:
         date, time_of_day = record.get("DA") or "", record.get("TI") or ""
-        if result is not None and result.deliveries:
-            # The wake-up order is the event's last operation (cancels come first).
-            self.wakeups.expect(result.deliveries[-1], event.room, date, time_of_day, ring_at=event.at)
+        ordered = self._wakeup_delivery(result)
+        if ordered is not None:
+            self.wakeups.expect(ordered, event.room, date, time_of_day, ring_at=event.at)
             return
         state = self.ledger.room_states([event.room]).get(event.room)
         already_set = (result is not None and state is not None and state.occupied

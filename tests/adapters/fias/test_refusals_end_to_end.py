@@ -89,3 +89,23 @@ def test_a_move_to_a_room_the_hotel_does_not_have_keeps_the_guest_on_the_old_pho
     for room, name in (("101", "Doe"), ("102", "Roe")):
         assert on_pbx(emulator, room)["occupied"] and on_pbx(emulator, room)["guest"]["lastname"] == name
     assert set(bridge.ledger.room_states()) == {"101", "102"}
+
+
+def test_a_wakeup_for_a_room_the_pbx_lacks_sends_it_whole_and_is_answered_by_its_own_delivery(
+        simulator, bridge, emulator):  # noqa: F811
+    sim = simulator(rooms=HOTEL)
+    bridge.dispatcher.start()
+    bridge.connect(sim)
+    # Someone checked a guest in at the PBX itself: the bridge's check-in dies, and so the DND after it.
+    emulator.state.change_room("101", guest={"lastname": "Squatter"})
+    sim.check_in("101", "Doe")
+    sim.dnd("101", True)
+    wait_until(lambda: bridge.ledger.stats().dead == 1 and bridge.settled())
+    emulator.state.vacate_room("101")
+    sim.wakeup("101", WAKE)
+    assert sim.wait_for(lambda received: any(record.type == "WA" for record in received), timeout=15)
+    [answer] = sim.wakeup_answers
+    assert answer.get("AS") == "OK"
+    wait_until(bridge.settled)
+    held = on_pbx(emulator, "101")
+    assert held["guest"]["lastname"] == "Doe" and held["dnd"] and len(held["wakeups"]) == 1
