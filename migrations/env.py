@@ -9,6 +9,7 @@ import pmsbridge.reconcile.models  # noqa: F401
 import pmsbridge.minibar  # noqa: F401  (the web interface's tables)
 import pmsbridge.users  # noqa: F401
 import pmsbridge.login_throttle  # noqa: F401
+import pmsbridge.ha.models  # noqa: F401  (leader election)
 
 config = context.config
 target_metadata = SQLModel.metadata
