@@ -150,7 +150,8 @@ class Service:
 
     def stop(self, timeout: float | None = None) -> bool:
         """Adapters first (no new events), then the dispatcher (the request in flight
-        finishes), the scheduler (waiting for running jobs), the web server, the database.
+        finishes), the lease of two servers (resigned: a standby takes over), the scheduler
+        (waiting for running jobs), the web server, the database.
 
         Bounded by ``timeout`` seconds (default ``stop_timeout``): a part still busy at the
         deadline is left behind, with a warning. Returns True when everything stopped in time.
@@ -163,9 +164,6 @@ class Service:
         def left() -> float:
             return max(0.0, deadline - time.monotonic())
 
-        if self.leadership is not None:
-            # First: the gates shut and a standby takes over at once, not at the lease's expiry.
-            self.leadership.stop(timeout=min(PART_STOP_TIMEOUT, left()))
 
         for name, adapter in self.adapters.items():
             try:
@@ -179,6 +177,10 @@ class Service:
         if not stopped:
             log.warning("a PBX request was still running at the stop deadline; its delivery is checked against "
                         "the PBX before it is sent again at the next start")
+        if self.leadership is not None:
+            # Once the outcomes are written: the gates shut, and a standby takes over at its
+            # next look instead of at the lease's expiry.
+            self.leadership.stop(timeout=min(PART_STOP_TIMEOUT, left()))
         stopped = self._stop_scheduler(left()) and stopped
         if self.web_server is not None:
             self._stop_web(min(PART_STOP_TIMEOUT, left()))

@@ -170,7 +170,11 @@ class Leadership:
             if won > 1:
                 self.failovers += 1
             log.warning("this server leads now (term %d)", won)
-            self._on_elected(won)
+            try:
+                self._on_elected(won)
+            except Exception as err:
+                log.exception("could not take over the lead")
+                self._depose(f"could not take over: {err}")
 
     def _depose(self, reason: str) -> None:
         self._close_gates()
