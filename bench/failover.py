@@ -33,6 +33,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select, text
 
+from bench.common import free_port
 from pmsbridge.ledger.database import create_ledger_engine, migrate
 from pmsbridge.ledger.models import Delivery, DeliveryState
 from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
@@ -45,14 +46,6 @@ EVENTS_PER_ROOM = 20  # check-in, check-out, ...: 1,000 events, each room vacant
 # all (FIAS acknowledges no record: the swap asked for at the takeover repairs the rooms).
 RECORD_PAUSE = 0.015
 POLL = 0.05
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:

@@ -1,7 +1,8 @@
 """Two servers, one bridge: two real `pmsbridge run` processes on one PostgreSQL ledger, the PBX
 emulator over HTTPS and the FIAS simulator over TCP, all on 127.0.0.1.
 
-These need PostgreSQL (CI sets PMSBRIDGE_TEST_DATABASE_URL); without it they are skipped.
+All but the SQLite one need PostgreSQL (CI sets PMSBRIDGE_TEST_DATABASE_URL); without it
+they are skipped.
 """
 
 from __future__ import annotations
@@ -27,14 +28,22 @@ from bench.failover import (
     wait_until,
 )
 from pmsbridge.cli import main
-from pmsbridge.service import EXIT_DEPOSED
+from pmsbridge.config import HaSettings, parse_settings
+from pmsbridge.ha import lease
+from pmsbridge.ha.leadership import Leadership
+from pmsbridge.ledger.statements import Statement, transaction
+from pmsbridge.pbx.client import PbxClient
+from pmsbridge.pbx.errors import PbxUnreachable
+from pmsbridge.service import EXIT_DEPOSED, build
 from pmsbridge.sim.fias import FiasSimulator, SimulatorOptions
 from pmsbridge.sim.pbx import EmulatorOptions, PbxEmulator
 from pmsbridge.users import UserStore
 from tests.conftest import POSTGRES_URL
+from tests.helpers import pbx_settings_for
+from tests.ops.conftest import migrated, settings_document
 
-pytestmark = pytest.mark.skipif(POSTGRES_URL is None,
-                                reason="two servers need PostgreSQL: set PMSBRIDGE_TEST_DATABASE_URL")
+needs_postgres = pytest.mark.skipif(not POSTGRES_URL,
+                                    reason="two servers need PostgreSQL: set PMSBRIDGE_TEST_DATABASE_URL")
 
 
 @pytest.fixture
@@ -74,6 +83,7 @@ def no_doubles_and_nothing_lost(database_url: str, emulator: PbxEmulator) -> Non
         assert counters.get(f"pmsapi:{operation}", 0) == states["delivered"], (operation, counters)
 
 
+@needs_postgres
 def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(database_url, tmp_path, capsys):
     run = run_once(database_url, tmp_path, seed=int(time.time()))
     with capsys.disabled():
@@ -83,6 +93,7 @@ def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(database_url,
     assert run.operations > 900
 
 
+@needs_postgres
 def test_a_frozen_leader_sends_nothing_after_the_takeover_and_steps_down(database_url, tmp_path, emulator,
                                                                            simulator, bridges):
     first = Bridge(tmp_path, "server-a", database_url, emulator, simulator.port).start()
@@ -116,6 +127,7 @@ def test_a_frozen_leader_sends_nothing_after_the_takeover_and_steps_down(databas
     assert second.role() == "leader"
 
 
+@needs_postgres
 def test_both_started_at_once_exactly_one_leads(database_url, tmp_path, emulator, bridges, capsys):
     pair = [Bridge(tmp_path, name, database_url, emulator, None) for name in ("server-a", "server-b")]
     bridges += [bridge.start() for bridge in pair]
@@ -136,6 +148,7 @@ def test_both_started_at_once_exactly_one_leads(database_url, tmp_path, emulator
     assert re.search(r"^  server-b +(leader|standby) ", out, re.M)
 
 
+@needs_postgres
 def test_a_front_desk_action_on_the_standby_reaches_the_pbx_through_the_leader(database_url, tmp_path, emulator,
                                                                                bridges):
     leader = Bridge(tmp_path, "server-a", database_url, emulator, None).start()
@@ -168,3 +181,56 @@ def test_a_front_desk_action_on_the_standby_reaches_the_pbx_through_the_leader(d
     wait_until(lambda: (emulator.state.room_summary("105").get("guest") or {}).get("lastname") == "Doe", 30,
                "the check-in reaches the PBX")
     assert emulator.counters().get("pmsapi:checkin") == 1
+
+
+@needs_postgres
+def test_the_lease_changes_hands_only_once_lapsed_and_fences_the_old_term(database_url):
+    engine = lease.lease_engine(database_url, 2.0)
+    try:
+        with engine.begin() as connection:
+            assert lease.acquire(connection, "a", "server-a", 3) == 1
+        with engine.begin() as connection:
+            assert lease.acquire(connection, "b", "server-b", 3) is None
+            assert lease.renew(connection, "a", 1, 3)
+        time.sleep(3.2)
+        with engine.begin() as connection:
+            assert lease.acquire(connection, "b", "server-b", 3) == 2
+            assert not lease.renew(connection, "a", 1, 3)
+        fence = Statement(lease.fence_statement(), engine.dialect)
+        with transaction(engine, write=False) as tx:
+            assert tx.scalar(fence, fence_token=1, fence_holder="a") is None
+            assert tx.scalar(fence, fence_token=2, fence_holder="b") == 2
+    finally:
+        engine.dispose()
+
+
+@needs_postgres
+def test_a_standby_sends_nothing_and_a_stopping_leader_hands_over_at_once(database_url, emulator):
+    settings = HaSettings(enabled=True, lease_seconds=3, renew_seconds=1)
+    first, second = Leadership(database_url, settings, "a:1:x"), Leadership(database_url, settings, "b:2:y")
+    first.start()
+    try:
+        wait_until(lambda: first.leading, 10, "the first leads")
+        second.start()
+        client = PbxClient(pbx_settings_for(emulator), gate=second.refusal)
+        with pytest.raises(PbxUnreachable, match="standby"):
+            client.system_status()
+        assert emulator.requests_log == []
+        first.stop()  # resigns: no wait for the lease to lapse
+        wait_until(lambda: second.leading, 2.5, "the second leads")
+        client.system_status()
+        assert (second.failovers, second.token) == (1, 2)
+        client.close()
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_ha_on_the_sqlite_ledger_runs_alone_and_says_so(tmp_path, emulator, caplog):
+    settings = migrated(parse_settings(settings_document(tmp_path, emulator, ha={"enabled": True})))
+    service = build(settings)
+    try:
+        assert service.leadership is None
+        assert "the SQLite ledger serves one server only" in caplog.text
+    finally:
+        service.stop(timeout=5)
