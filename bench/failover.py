@@ -85,6 +85,9 @@ host = "127.0.0.1"
 port = {fias_port}
 reconnect_min = 0.2
 reconnect_max = 1.0
+# The swap asked for at the takeover may check out the one occupied room there is near the
+# end of the stream: the guard would hold it for a person to confirm.
+swap_checkout_guard = 1.0
 """
         self.config = self.state_dir / "pmsbridge.toml"
         self.config.write_text(f"""
