@@ -122,7 +122,9 @@ class Service:
         self.dispatcher.start()
         self._schedule_jobs()
         self.scheduler.start()
-        for name, adapter in list(self.adapters.items()) or self._build_adapters():
+        if not self.adapters:  # two servers: built at the start already, for the web server
+            self._build_adapters()
+        for name, adapter in list(self.adapters.items()):
             self._start_adapter(name, adapter)
 
     def _lead(self, token: int) -> None:
@@ -164,7 +166,10 @@ class Service:
         def left() -> float:
             return max(0.0, deadline - time.monotonic())
 
-
+        if self.leadership is not None:
+            # A standby seeks the lead no more (a takeover under way finishes first); a
+            # leader keeps renewing until its outcomes are written.
+            self.leadership.retire()
         for name, adapter in self.adapters.items():
             try:
                 adapter.stop(timeout=min(PART_STOP_TIMEOUT, left()))
@@ -302,7 +307,7 @@ class Service:
         mine = self.dispatcher.identity
         return self.ledger.release_interrupted(lambda claimed_by, _claimed_at: claimed_by != mine)
 
-    def _build_adapters(self) -> list[tuple[str, Adapter | FailedAdapter]]:
+    def _build_adapters(self) -> None:
         """Make the enabled adapters (not started); one that cannot be made is shown as failed."""
         known = registered_adapters()
         ledger = self.ledger if self.leadership is None else LeaderOnlyLedger(self.ledger, self.leadership)
@@ -314,7 +319,6 @@ class Service:
                 self.adapters[name] = known[name].load()(config, context)
             except Exception as err:
                 self._adapter_failed(name, err)
-        return list(self.adapters.items())
 
     def _start_adapter(self, name: str, adapter: Adapter | FailedAdapter) -> None:
         if isinstance(adapter, FailedAdapter):

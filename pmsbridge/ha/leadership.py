@@ -75,6 +75,9 @@ class Leadership:
         self._clock = clock
         self._held_until = 0.0  # monotonic: the lease counts as ours until then
         self._stopping = threading.Event()
+        self._retiring = threading.Event()
+        # Held by each look at the lease, the takeover it may lead to included.
+        self._looking = threading.Lock()
         self._thread: threading.Thread | None = None
         self._fence: Statement | None = None
 
@@ -88,6 +91,13 @@ class Leadership:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ha-lease", daemon=True)
         self._thread.start()
+
+    def retire(self) -> None:
+        """Seek the lead no more (the service is stopping): returns once a takeover under way
+        has finished. A leader keeps renewing until ``stop``."""
+        self._retiring.set()
+        with self._looking:
+            pass
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop seeking and renewing; a leader resigns, so that a standby takes over at once."""
@@ -138,6 +148,11 @@ class Leadership:
             self._stopping.wait(self.settings.renew_seconds)
 
     def _tick(self) -> None:
+        with self._looking:
+            if self.role == LEADER or not self._retiring.is_set():
+                self._look()
+
+    def _look(self) -> None:
         started = self._clock()
         seconds = self.settings.lease_seconds
         renewed: bool | None = None
