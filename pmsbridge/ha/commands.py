@@ -7,7 +7,7 @@ import argparse
 from pmsbridge.command_errors import CommandError
 from pmsbridge.config import Settings
 from pmsbridge.ha import lease
-from pmsbridge.ha.leadership import LEADER
+from pmsbridge.ha.leadership import LEADER, STANDBY
 from pmsbridge.ledger.database import create_ledger_engine, is_sqlite, require_current_schema
 
 # Members seen within this many lease lengths are listed.
@@ -43,7 +43,7 @@ def status(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"members seen in the last {recent:g} s:")
     for member in members:
         role = LEADER if current is not None and not current.lapsed and member.member == current.holder \
-            else member.role
+            else STANDBY
         print(f"  {member.member_name:20} {role:8} seen {member.seen_ago:5.1f} s ago  started "
               f"{member.started_at.isoformat(timespec='seconds')}  {member.member}")
     if not members:
