@@ -9,8 +9,11 @@ import pmsbridge.reconcile.models  # noqa: F401
 import pmsbridge.minibar  # noqa: F401  (the web interface's tables)
 import pmsbridge.users  # noqa: F401
 import pmsbridge.login_throttle  # noqa: F401
+import pmsbridge.ha.models  # noqa: F401  (leader election)
 
 config = context.config
+# The advisory lock key migrations hold on PostgreSQL (any number the ledger uses for nothing else).
+MIGRATION_LOCK = 4_751_820_917
 target_metadata = SQLModel.metadata
 
 
@@ -28,6 +31,10 @@ def run_migrations() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Two servers starting at once: one migrates, the other waits for it here
+                # and then finds the schema current.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
 
 

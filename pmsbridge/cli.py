@@ -194,6 +194,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return reconcile(settings_from(args), args)
 
 
+def cmd_ha_status(args: argparse.Namespace) -> int:
+    from pmsbridge.ha.commands import status
+
+    return status(settings_from(args), args)
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     from pmsbridge.web.commands import user_command
 
@@ -286,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = command("reconcile", cmd_reconcile,
                         "compare the PBX with the desired room state, print the drift and repair it per policy")
     reconcile.add_argument("--dry-run", action="store_true", help="only report: record nothing, queue no repairs")
+
+    ha = commands.add_parser("ha", help="two servers, one bridge").add_subparsers(dest="ha_command", required=True)
+    command("status", cmd_ha_status, "who leads, since when, the lease's age and the servers seen recently",
+            parent=ha)
 
     users = commands.add_parser("user", help="staff users of the web interface").add_subparsers(
         dest="user_command", required=True)

@@ -417,6 +417,24 @@ class AccountingSettings(Section):
         return self
 
 
+class HaSettings(Section):
+    """Two or more servers sharing one PostgreSQL ledger, one of them leading (``pmsbridge.ha``)."""
+
+    enabled: bool = Field(default=False, description="active/standby: only the leader talks to the PBX and the PMS")
+    lease_seconds: float = Field(default=8.0, ge=3, le=60,
+                                 description="a leader not heard of for this long is replaced")
+    renew_seconds: float = Field(default=2.0, gt=0, le=20, description="how often the lease is renewed or sought")
+    member_name: str | None = Field(default=None, min_length=1, max_length=64,
+                                    description="this server's name in `pmsbridge ha status`; default: its host name")
+
+    @model_validator(mode="after")
+    def _renewals_fit_in_the_lease(self) -> HaSettings:
+        if self.renew_seconds * 2 > self.lease_seconds:
+            raise ValueError("ha.renew_seconds must be at most half of ha.lease_seconds, so that one late renewal "
+                             "does not cost the lease")
+        return self
+
+
 class Settings(Section):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     pbx: PbxSettings
@@ -426,6 +444,7 @@ class Settings(Section):
     web: WebSettings = Field(default_factory=WebSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     accounting: AccountingSettings = Field(default_factory=AccountingSettings)
+    ha: HaSettings = Field(default_factory=HaSettings)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Validated adapter sections, filled by load_settings (name -> the adapter's model).

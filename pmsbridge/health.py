@@ -49,6 +49,7 @@ class Check:
 @dataclass(frozen=True)
 class HealthReport:
     checks: tuple[Check, ...]
+    role: str | None = None  # two servers: "leader" or "standby"
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,7 @@ class HealthReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.ok else "failing",
+            **({"role": self.role} if self.role is not None else {}),
             "reasons": self.reasons,
             "checks": {check.name: {"ok": check.ok, "detail": check.detail, **check.facts} for check in self.checks},
         }
@@ -128,12 +130,28 @@ def check_adapter(name: str, status: AdapterStatus) -> Check:
     return Check(f"adapter:{name}", status.state in LINK_UP_STATES, summary, facts)
 
 
+def check_leader(service: Service) -> Check:
+    """A standby is healthy while a leader holds the lease (or none is needed yet: it takes over)."""
+    leadership = service.leadership
+    facts = {"member": leadership.member_name, "role": leadership.role}
+    if leadership.last_error is not None:
+        return Check("ha", False, f"the lease's database does not answer: {leadership.last_error}", facts)
+    return Check("ha", True, f"standing by as {leadership.member_name}; the leader sends", facts)
+
+
 def check_health(service: Service, now: datetime | None = None) -> HealthReport:
-    """Every check, in a fixed order: database, PBX, wake-ups, then the adapters by name."""
+    """Every check, in a fixed order: database, PBX, wake-ups, then the adapters by name.
+
+    A standby of two servers checks only the database and its lease: the PBX and the PMS
+    links are the leader's, and the standby answers 200 with ``role: standby``.
+    """
     now = now or datetime.now(UTC)
+    leadership = service.leadership
+    if leadership is not None and not leadership.leading:
+        return HealthReport((check_database(service), check_leader(service)), role=leadership.role)
     checks = [check_database(service), check_pbx(service, now), check_wakeups(service, now)]
     checks += [check_adapter(name, adapter.status) for name, adapter in sorted(service.adapters.items())]
-    return HealthReport(tuple(checks))
+    return HealthReport(tuple(checks), role=None if leadership is None else leadership.role)
 
 
 # While the PBX does not answer, the probe asks it this often: the first answer after an

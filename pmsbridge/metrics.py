@@ -88,6 +88,22 @@ class ServiceCollector:
         yield from self._pbx()
         yield from self._adapters()
         yield from self._drift()
+        yield from self._ha()
+
+    def _ha(self) -> Iterator[Metric]:
+        leadership = self.service.leadership
+        if leadership is None:
+            return
+        role = GaugeMetricFamily("pmsbridge_ha_role", "1 for this server's role (leader or standby).",
+                                 labels=["role"])
+        for name in ("leader", "standby"):
+            role.add_metric([name], 1.0 if leadership.role == name else 0.0)
+        yield role
+        yield CounterMetricFamily("pmsbridge_ha_failovers",
+                                  "Times this server took the lead over from another one, since its start.",
+                                  value=leadership.failovers)
+        yield from _gauge("pmsbridge_ha_term", "The fencing token of this server's term as leader.",
+                          leadership.token if leadership.leading else None)
 
     def _health(self, now: datetime) -> Iterator[Metric]:
         checks = GaugeMetricFamily("pmsbridge_health_check_ok", "1 when the /healthz check passes.", labels=["check"])

@@ -13,6 +13,7 @@ from pmsbridge.config import (
     BridgeSettings,
     ConfigError,
     DispatcherSettings,
+    HaSettings,
     PbxSettings,
     ReconcileSettings,
     RoomsSettings,
@@ -53,7 +54,7 @@ def test_the_example_passes_check_config(example_env, capsys):
 @pytest.mark.parametrize("model, section", [
     (BridgeSettings, "bridge"), (PbxSettings, "pbx"), (RoomsSettings, "rooms"),
     (DispatcherSettings, "dispatcher"), (WebSettings, "web"), (ReconcileSettings, "reconcile"),
-    (AccountingSettings, "accounting"),
+    (AccountingSettings, "accounting"), (HaSettings, "ha"),
 ])
 def test_the_example_documents_every_key(model: type[BaseModel], section: str):
     text = EXAMPLE.read_text()

@@ -35,8 +35,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_ledger_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine for the ledger; creates the SQLite file's folder when needed."""
+def create_ledger_engine(url: str, *, sqlite_synchronous: str = "FULL",
+                         idle_transaction_timeout: float | None = None) -> Engine:
+    """An engine for the ledger; creates the SQLite file's folder when needed.
+
+    ``idle_transaction_timeout`` (PostgreSQL, seconds): the database ends a session whose
+    transaction waits on its client longer than this, releasing its locks (two servers: a
+    frozen leader must not hold rows from the next one).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -46,7 +52,10 @@ def create_ledger_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engin
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5)
+    connect_args = {}
+    if idle_transaction_timeout is not None:
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={int(idle_transaction_timeout * 1000)}"
+    return sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=5, connect_args=connect_args)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:

@@ -395,6 +395,9 @@ class Ledger:
         # the dispatcher) queueing on a cheap lock instead of on the database's busy
         # timeout, which sleeps in steps of milliseconds.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # Two servers on one ledger: run first in every claim and outcome transaction, it
+        # raises when this process's term as leader ended (``pmsbridge.ha.leadership``).
+        self.fence: Callable[[Transaction], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> Ledger:
@@ -633,13 +636,16 @@ class Ledger:
         UPDATE that re-checks each row (still claimable, no earlier open delivery of its
         rooms), so that of two workers racing for a row only one gets it; a claimed row is
         ``in_flight`` from the commit on. A released one returns to pending (or retrying)
-        with its attempt uncounted. Results are durable when this returns.
+        with its attempt uncounted. Results are durable when this returns. With a ``fence``,
+        nothing is written once this process no longer leads (the fence raises).
         """
         if not (results or release or claim > 0):
             return Settlement((), ())
         sql = self._sql
         now = self.clock()
         with self._writing(), transaction(self.engine) as tx:
+            if self.fence is not None:
+                self.fence(tx)
             dead_rooms: dict[str, str] = {}
             recorded = tuple(self._record_result(tx, worker, result, now, dead_rooms) for result in results)
             delivered: dict[str, list[DeliveryResult]] = {}

@@ -108,7 +108,9 @@ class PbxClient:
     adapter on it for pbx.url (so one session serves one [pbx] configuration).
     ``clock`` (monotonic seconds) times the session and the login pause.
     ``observer``, when given, is called as ``observer(action, seconds)`` after every HTTP
-    exchange, failed ones included (metrics: request latency).
+    exchange, failed ones included (metrics: request latency). ``gate``, when given, is asked
+    before every request: a sentence refuses it with PbxUnreachable, unsent (a standby of two
+    servers, see ``pmsbridge.ha``).
     """
 
     def __init__(
@@ -118,10 +120,12 @@ class PbxClient:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Callable[[str, float], None] | None = None,
+        gate: Callable[[], str | None] | None = None,
     ):
         self._settings = settings
         self._clock = clock
         self._observer = observer
+        self._gate = gate
         self._api_url = settings.url + "/api"
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self._pms_token = pms_token(settings.pms_username, settings.pms_password.get_secret_value())
@@ -415,6 +419,8 @@ class PbxClient:
         if cookie is not None:
             request["cookie"] = cookie
         url = self._settings.url
+        if self._gate is not None and (refusal := self._gate()) is not None:
+            raise PbxUnreachable(refusal, action=action)
         started = time.monotonic()
         try:
             reply = self._session.post(self._api_url, json={"request": request}, timeout=self._timeout)
