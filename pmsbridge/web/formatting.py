@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -15,6 +15,14 @@ def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%
     if value.tzinfo is not None:
         value = value.astimezone(zone)
     return value.strftime(fmt)
+
+
+def wakeup_time(value: datetime, now: datetime) -> str:
+    """When a wake-up rings, in hotel time: the weekday within the coming week ("Fri 06:30"),
+    the date beyond it, when a weekday alone would name the wrong week."""
+    if value.date() < (now + timedelta(days=7)).date():
+        return value.strftime("%a %H:%M")
+    return value.strftime("%a %Y-%m-%d %H:%M")
 
 
 def duration(seconds: float | None) -> str:
@@ -37,3 +45,4 @@ def duration(seconds: float | None) -> str:
 def install_filters(app: Flask, zone: ZoneInfo) -> None:
     app.jinja_env.filters["local"] = lambda value, fmt="%Y-%m-%d %H:%M": local_time(value, zone, fmt)
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["wakeup_time"] = wakeup_time

@@ -1,6 +1,6 @@
 """The board at the desk's screen sizes, in a real browser: a laptop shows thirty rooms and
 more on one screen; a tablet keeps do-not-disturb, wake-up, queue and attention (stacked
-under each room, not dropped)."""
+under each room, not dropped); wake-ups say which week they ring in."""
 
 from __future__ import annotations
 
@@ -95,3 +95,15 @@ def test_a_tablet_keeps_dnd_wake_up_and_attention(hotel, page):
     assert inside_window(page, 'table.board tr[data-room="108"] td.attention')
     expect(page.locator("table.board th.opt").first).to_be_hidden()
     screenshot(page, "board-tablet")
+
+
+def test_wake_ups_beyond_the_week_show_their_date_and_more_are_explained(hotel, page):
+    service, base = hotel
+    log_in(page, base, FRONTDESK)
+    now = service.ledger.clock().astimezone(service.settings.bridge.zone)
+    in_a_year = page.locator('table.board tr[data-room="111"] td.wakeup')
+    expect(in_a_year).to_contain_text(str((now + timedelta(days=365)).year))
+    tomorrow = page.locator('table.board tr[data-room="105"] td.wakeup')
+    expect(tomorrow).not_to_contain_text(str(now.year))
+    expect(tomorrow.locator("small")).to_have_text("+2")
+    expect(tomorrow.locator("small")).to_have_attribute("title", "and 2 more wake-ups")
