@@ -1,6 +1,7 @@
 """The ledger page (admin): what needs an operator first (dead deliveries to replay, drift
-to repair, held database swaps to confirm), then the history of events, deliveries and the
-audit log, filtered; and one page per event and per delivery."""
+to repair, held database swaps to confirm, the latest reconciliation and a check on demand),
+then the history of events, deliveries and the audit log, filtered; and one page per event
+and per delivery."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def overview() -> str:
         dead=ledger.deliveries(state=DeliveryState.DEAD, limit=DEAD_SHOWN),
         stats=ledger.stats(),
         reconciler=context.reconciler,
+        check=context.reconciler.latest_check if context.reconciler is not None else None,
         drift=context.drift_by_room(),
         held=swaps.held_swaps(ledger, _adapter_names(context)),
     )
@@ -136,6 +138,28 @@ def repair(room: str) -> Response:
     context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
     flash(message, category)
     return redirect(url_for("ledger.overview"))
+
+
+@blueprint.post("/reconcile")
+def check_now() -> Response:
+    """Reconcile now: ``mode=look`` compares and records nothing (a dry run); ``mode=record``
+    records the drift found and queues repairs per ``[reconcile.policy]``, as a scheduled run."""
+    context, user = web(), current_user()
+    reconciler = context.reconciler
+    if reconciler is None:
+        abort(404, description="This bridge does not reconcile.")
+    dry_run = request.form.get("mode") != "record"
+    report = reconciler.run(reason=f"asked for by {user.name}", dry_run=dry_run)
+    if report.error:
+        message, category = f"The PBX could not be read ({report.error}); nothing was compared.", "error"
+    else:
+        found = f"{report.found} difference{'s' * (report.found != 1)} found in {report.rooms_compared} rooms"
+        done = "nothing recorded (look only)" if dry_run else (
+            f"repairs queued for {len(report.repaired)} room{'s' * (len(report.repaired) != 1)}")
+        message, category = f"Reconciliation: {found}; {done}.", "warn" if report.found else "ok"
+    context.service.ledger.audit(user.name, "reconcile look" if dry_run else "reconcile", detail=message)
+    flash(message, category)
+    return redirect(url_for("ledger.overview", _anchor="reconciliation"))
 
 
 @blueprint.post("/swaps/<adapter>/<decision>")

@@ -43,6 +43,7 @@ ROUTES = [
     ("GET", "/ledger/events/1", "ledger.event", "admin"),
     ("POST", "/ledger/replay", "ledger.replay", "admin"),
     ("POST", "/ledger/drift/101/repair", "ledger.repair", "admin"),
+    ("POST", "/ledger/reconcile", "ledger.check_now", "admin"),
     ("POST", "/ledger/swaps/fias/confirm", "ledger.settle_swap", "admin"),
     ("GET", "/mapping", "mapping.overview", "admin"),
     ("GET", "/minibar", "minibar.catalog", "admin"),

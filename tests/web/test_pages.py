@@ -154,6 +154,44 @@ def test_drift_is_shown_and_repaired(tmp_path, emulator, ledger_template):
         service.stop()
 
 
+def test_check_now_looks_or_records_and_the_page_shows_the_latest_result(tmp_path, emulator, ledger_template):
+    shutil.copy(ledger_template, tmp_path / LEDGER_FILE)
+    settings = bridge_settings(tmp_path, emulator).model_copy(update={"reconcile": ReconcileSettings(
+        enabled=False, policy=ReconcilePolicy(name="report", not_checked_in="report"))})
+    service = start_service(settings)
+    try:
+        client = create_app(settings, service).test_client()
+        login(client, ADMIN)
+        assert "No check yet" in client.get("/ledger").get_data(as_text=True)
+        for room in ("102", "103", "105"):
+            check_in(service, room, f"Guest{room}")
+        wait_for(lambda: settled(service))
+        for room in ("102", "103", "105"):
+            emulator.state.vacate_room(room)
+
+        page = follow(client, post(client, "/ledger/reconcile", {"mode": "look"}))
+        assert flashes(page) == ["Reconciliation: 3 differences found in 3 rooms; nothing recorded (look only)."]
+        text = words(page)
+        assert "look only: nothing recorded) compared 3 rooms and found 3 differences." in text
+        assert text.count("Guest105") == 1 and "No difference found" not in text
+        assert service.reconciler.drift_by_room() == {}
+
+        page = follow(client, post(client, "/ledger/reconcile", {"mode": "record"}))
+        assert flashes(page) == ["Reconciliation: 3 differences found in 3 rooms; repairs queued for 0 rooms."]
+        assert sorted(service.reconciler.drift_by_room()) == ["102", "103", "105"]
+        assert "Recorded differences" in page.get_data(as_text=True)
+        actions = [(row.actor, row.action) for row in audit_entries(service.ledger)]
+        assert (ADMIN, "reconcile look") in actions and (ADMIN, "reconcile") in actions
+        assert "(asked for by ada) compared 3 rooms and found 3 differences." in words(client.get("/status"))
+    finally:
+        service.stop()
+
+
+def words(response) -> str:
+    """A page's text as a reader sees it: no tags, single spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).replace(" .", ".")
+
+
 # -- the status page --------------------------------------------------------------------------
 
 
