@@ -62,6 +62,8 @@ class StaffUser(SQLModel, table=True):
     session_epoch: int = Field(default=0, description="raised on password change and disable; ends older sessions")
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    language: str | None = Field(default=None, max_length=16,
+                                 description="the interface language chosen (None: the browser's)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Account:
     session_epoch: int
     created_at: datetime
     last_login_at: datetime | None
+    language: str | None = None
 
     def locked(self, now: datetime) -> bool:
         return self.locked_until is not None and self.locked_until > now
@@ -112,7 +115,7 @@ def check_new_password(password: str) -> None:
 def _account(row: StaffUser) -> Account:
     return Account(name=row.name, role=Role(row.role), disabled=row.disabled, failed_logins=row.failed_logins,
                    locked_until=row.locked_until, session_epoch=row.session_epoch, created_at=row.created_at,
-                   last_login_at=row.last_login_at)
+                   last_login_at=row.last_login_at, language=row.language)
 
 
 @functools.cache
@@ -184,6 +187,14 @@ class UserStore:
                 row.session_epoch += 1
                 session.add(row)
                 session.commit()
+
+    def set_language(self, name: str, language: str | None) -> None:
+        """The interface language ``name`` chose (a code the web interface offers); None: the browser's."""
+        with Session(self.engine) as session:
+            row = self._existing(session, name)
+            row.language = language
+            session.add(row)
+            session.commit()
 
     def authenticate(self, name: str, password: str) -> Account:
         """The account when ``password`` is right; raises LoginRefused otherwise.

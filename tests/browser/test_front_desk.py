@@ -100,7 +100,7 @@ def test_login_board_check_in_wake_up_checkout(hotel, page):
     expect(page.get_by_role("heading", name="Room 101")).to_be_visible()
     page.get_by_label("First name").first.fill("Jonas")
     page.get_by_label("Last name").first.fill("Keller")
-    page.get_by_label("Language").first.fill("GE")
+    page.get_by_role("textbox", name="Language").first.fill("GE")
     page.get_by_role("button", name="Check in").click()
     expect(page.locator(".flash.ok")).to_contain_text("Check-in recorded")
     wait_for(lambda: emulator.state.room_summary("101")["occupied"])

@@ -69,7 +69,7 @@ def test_the_board_lists_configured_and_known_rooms_with_their_state(frontdesk, 
     rooms = re.findall(r'data-room="([^"]+)"', page)
     assert rooms == [str(n) for n in range(101, 111)] + ["120", "130"]
     row = board_row(page, "102")
-    for shown in ("Ingrid Bergström", "SE", "DND", "Ringing", "127.0.0.1:5062", "06:15", 'data-floor="1"',
+    for shown in ("Ingrid Bergström", "SE", "DND", "Ringing", "127.0.0.1:5062", "6:15", 'data-floor="1"',
                   'data-occupied="1"', 'class="occupied"'):
         assert shown in row, shown
     assert 'class="vacant"' in board_row(page, "101") and "Idle" in board_row(page, "101")

@@ -84,6 +84,11 @@
     window.setInterval(function () { refresh(region); }, seconds * 1000);
   });
 
+  /* A form with data-submit-on-change (the language choice) is sent as soon as it changes. */
+  document.querySelectorAll("form[data-submit-on-change]").forEach(function (form) {
+    form.addEventListener("change", function () { form.requestSubmit(); });
+  });
+
   /* data-confirm on a form (or on the button that submits it) asks first. */
   document.addEventListener("submit", function (event) {
     const submitter = event.submitter;
