@@ -30,6 +30,7 @@ def create_app(settings: Settings, service: Service) -> Flask:
     from pmsbridge.web.errors import install_error_pages
     from pmsbridge.web.formatting import install_filters
     from pmsbridge.web.i18n import install_i18n
+    from pmsbridge.web.labels import install_labels
     from pmsbridge.web.secret import session_secret
     from pmsbridge.web.security import BridgeSessionInterface, install_security
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings, service: Service) -> Flask:
     )
     install_i18n(app)
     install_filters(app, settings.bridge.zone)
+    install_labels(app)
     install_security(app)
     install_error_pages(app)
     for blueprint in (auth.blueprint, board.blueprint, room.blueprint, status.blueprint, ledger_pages.blueprint,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -24,6 +25,7 @@ from pmsbridge.ledger.models import OPEN_STATES, Delivery, DeliveryState, RoomSt
 from pmsbridge.ledger.store import Ledger
 from pmsbridge.mapping import RoomMapping
 from pmsbridge.rooms import RoomState, Wakeup
+from pmsbridge.web.labels import DRIFT_KINDS, label
 
 _NUMBER_PARTS = re.compile(r"(\d+)")
 
@@ -102,9 +104,10 @@ class RoomLine:
         if self.attention:
             found.append(self.attention)
         if self.drift:
-            found.append(f"PBX differs: {', '.join(sorted({str(drift.kind) for drift in self.drift}))}")
+            kinds = ", ".join(sorted({label(DRIFT_KINDS, drift.kind) for drift in self.drift}))
+            found.append(gettext("the PBX differs: %(kinds)s", kinds=kinds))
         if self.line is not None and self.line.out_of_service:
-            found.append("out of service")
+            found.append(gettext("out of service"))
         return found
 
     @cached_property

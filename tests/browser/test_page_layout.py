@@ -76,6 +76,8 @@ def test_tables_fit_their_cards(hotel, page, size):
     page.goto(base + "/status")
     links = page.locator("section.card", has=page.locator("h2", has_text="PMS links"))
     expect(links).to_contain_text("fias")
+    expect(links.locator("ul.counters")).to_contain_text("DR record sent to the PMS (database swap request).")
+    expect(links).not_to_contain_text("sent_DR")
     assert overflow(page, "section.card.wide table") == []
     screenshot(page, f"status-{size}")
 

@@ -142,7 +142,7 @@ def test_drift_is_shown_and_repaired(tmp_path, emulator, ledger_template):
         wait_for(lambda: settled(service))
         emulator.state.set_fullname("103", "Somebody Else")
         service.reconciler.run(reason="test")
-        assert "PBX differs: name" in board_row(client.get("/").get_data(as_text=True), "103")
+        assert "the PBX differs: guest name" in board_row(client.get("/").get_data(as_text=True), "103")
         ledger_page = client.get("/ledger").get_data(as_text=True)
         assert "Where the PBX differs" in ledger_page and "Somebody Else" in ledger_page
         page = follow(client, post(client, "/ledger/drift/103/repair"))
@@ -182,7 +182,9 @@ def test_check_now_looks_or_records_and_the_page_shows_the_latest_result(tmp_pat
         assert "Recorded differences" in page.get_data(as_text=True)
         actions = [(row.actor, row.action) for row in audit_entries(service.ledger)]
         assert (ADMIN, "reconcile look") in actions and (ADMIN, "reconcile") in actions
-        assert "(asked for by ada) compared 3 rooms and found 3 differences." in words(client.get("/status"))
+        status = words(client.get("/status"))
+        assert "(asked for by ada) compared 3 rooms and found 3 differences." in status
+        assert "3 rooms are checked in here but vacant on the PBX." in status and "not_checked_in" not in status
     finally:
         service.stop()
 
@@ -238,9 +240,9 @@ def test_history_filters_and_detail_pages(admin, service, emulator):
     service.ledger.record_rejected("fias", "XX|garbage|", "unknown record type XX")
     wait_for(lambda: settled(service))
     page = admin.get("/ledger?view=deliveries&room=101&state=delivered").get_data(as_text=True)
-    assert "checkin" in page and "Roe" not in page and ">102<" not in page
+    assert "check-in" in page and "Roe" not in page and ">102<" not in page
     events = admin.get("/ledger?view=events&status=rejected").get_data(as_text=True)
-    assert "unknown record type XX" in events and "check_in" not in events
+    assert "unknown record type XX" in events and "check-in" not in events
     assert "unknown record type" not in admin.get("/ledger?view=events&status=applied").get_data(as_text=True)
     delivery = service.ledger.deliveries(room="101")[0]
     detail = admin.get(f"/ledger/deliveries/{delivery.id}").get_data(as_text=True)
