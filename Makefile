@@ -37,9 +37,9 @@ test: $(VENV)/.installed-test chromium
 # .po (translate the new ones there), and compile the .mo files the package ships.
 TRANSLATIONS := pmsbridge/web/translations
 translations: $(VENV)/.installed
-	$(BIN)/pybabel extract --quiet -F babel.cfg --no-location --sort-output --project pmsbridge -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel update --quiet --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
-	$(BIN)/pybabel compile --quiet --statistics -d $(TRANSLATIONS)
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext --no-location --sort-output --project pmsbridge -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(BIN)/pybabel -q compile --statistics -d $(TRANSLATIONS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench

@@ -57,6 +57,16 @@ EVENT_KINDS = {
     "resync_end": lazy_gettext("database swap ends"),
 }
 
+POSTING_STATES = {
+    "queued": lazy_gettext("queued"),
+    "sent": lazy_gettext("sent, no answer yet"),
+    "posted": lazy_gettext("posted"),
+    "refused": lazy_gettext("refused"),
+    "unknown": lazy_gettext("unknown"),
+    "failed": lazy_gettext("failed"),
+    "settled": lazy_gettext("settled by hand"),
+}
+
 # reconcile.models.DriftKind: what differs between the rooms here and the PBX.
 DRIFT_KINDS = {
     "name": lazy_gettext("guest name"),
@@ -65,6 +75,20 @@ DRIFT_KINDS = {
     "dnd": lazy_gettext("do-not-disturb"),
     "call_forward": lazy_gettext("call forward"),
     "extension": lazy_gettext("extension missing or out of service"),
+}
+
+DRIFT_STATES = {
+    "open": lazy_gettext("open"),
+    "repairing": lazy_gettext("repair on its way"),
+    "repair_failed": lazy_gettext("repair failed"),
+    "resolved": lazy_gettext("resolved"),
+}
+
+# The ledger page's history views.
+LEDGER_VIEWS = {
+    "deliveries": lazy_gettext("deliveries"),
+    "events": lazy_gettext("events"),
+    "audit": lazy_gettext("audit log"),
 }
 
 LINK_STATES = {
@@ -185,6 +209,8 @@ def install_labels(app: Flask) -> None:
     filters["event_status"] = lambda code: label(EVENT_STATUSES, code)
     filters["event_kind"] = lambda code: label(EVENT_KINDS, code)
     filters["drift_kind"] = lambda code: label(DRIFT_KINDS, code)
+    filters["drift_state"] = lambda code: label(DRIFT_STATES, code)
+    filters["posting_state"] = lambda code: label(POSTING_STATES, code)
     filters["link_state"] = lambda code: label(LINK_STATES, code)
     filters["language_name"] = language_name
     filters["counter_sentence"] = counter_sentence

@@ -6,8 +6,10 @@ and per delivery."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext, ngettext
 from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.wrappers import Response
@@ -18,6 +20,7 @@ from pmsbridge.ledger.store import Ledger
 from pmsbridge.pbx.errors import PbxError
 from pmsbridge.users import Role
 from pmsbridge.web.context import WebContext, web
+from pmsbridge.web.labels import LEDGER_VIEWS
 from pmsbridge.web.security import current_user, protect
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ def overview() -> str:
     return render_template(
         "ledger.html",
         view=view, rows=rows, room=room or "", state=state or "", status=status or "", limit=limit,
-        views=VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES, event_statuses=EVENT_STATUSES,
+        views=VIEWS, view_names=LEDGER_VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES, event_statuses=EVENT_STATUSES,
         dead=ledger.deliveries(state=DeliveryState.DEAD, limit=DEAD_SHOWN),
         stats=ledger.stats(),
         reconciler=context.reconciler,
@@ -86,7 +89,7 @@ def delivery(delivery_id: int) -> str:
     ledger = web().service.ledger
     row = ledger.delivery(delivery_id)
     if row is None:
-        abort(404, description=f"There is no delivery {delivery_id}.")
+        abort(404, description=gettext("There is no delivery %(id)s.", id=delivery_id))
     event = ledger.event(row.event_id) if row.event_id is not None else None
     return render_template("delivery.html", delivery=row, event=event)
 
@@ -96,7 +99,7 @@ def event(event_id: int) -> str:
     ledger = web().service.ledger
     row = ledger.event(event_id)
     if row is None:
-        abort(404, description=f"There is no event {event_id}.")
+        abort(404, description=gettext("There is no event %(id)s.", id=event_id))
     return render_template("event.html", event=row, deliveries=event_deliveries(ledger, event_id))
 
 
@@ -107,14 +110,14 @@ def replay() -> Response:
     all_dead = request.form.get("all_dead") == "1"
     ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
     if not all_dead and not ids:
-        flash("Tick the dead deliveries to replay, or replay all of them.", "error")
+        flash(gettext("Tick the dead deliveries to replay, or replay all of them."), "error")
         return redirect(url_for("ledger.overview"))
     queued = context.service.ledger.replay(ids=ids, all_dead=all_dead, actor=user.name)
     if queued:
-        flash(f"Queued {len(queued)} deliver{'ies' if len(queued) > 1 else 'y'} again: "
-              f"{', '.join(map(str, queued))}.", "ok")
+        flash(ngettext("Queued %(num)d delivery again: %(ids)s.", "Queued %(num)d deliveries again: %(ids)s.",
+                       len(queued), ids=", ".join(map(str, queued))), "ok")
     else:
-        flash("Nothing was replayed: those deliveries are no longer dead.", "warn")
+        flash(gettext("Nothing was replayed: those deliveries are no longer dead."), "warn")
     return redirect(url_for("ledger.overview"))
 
 
@@ -123,20 +126,23 @@ def repair(room: str) -> Response:
     context, user = web(), current_user()
     reconciler = context.reconciler
     if reconciler is None:
-        abort(404, description="This bridge does not reconcile.")
+        abort(404, description=gettext("This bridge does not reconcile."))
     try:
         outcome = reconciler.repair(room, actor=user.name)
     except PbxError as err:
-        message, category = f"Room {room}: the PBX could not be read ({err}); nothing was repaired.", "error"
-    else:
+        outcome, error = None, str(err)
+
+    def said() -> str:
+        if outcome is None:
+            return gettext("Room %(room)s: the PBX could not be read (%(error)s); nothing was repaired.",
+                           room=room, error=error)
         if outcome.deliveries:
-            message = (f"Room {room}: repair queued (deliveries "
-                       f"{', '.join(map(str, outcome.deliveries))}).")
-            category = "ok"
-        else:
-            message, category = f"Room {room}: {outcome.note}.", "warn"
-    context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
-    flash(message, category)
+            return gettext("Room %(room)s: repair queued (deliveries %(ids)s).", room=room,
+                           ids=", ".join(map(str, outcome.deliveries)))
+        return gettext("Room %(room)s: %(note)s.", room=room, note=outcome.note)
+
+    _audit(context, user.name, "drift repair", said, room=room)
+    flash(said(), "error" if outcome is None else "ok" if outcome.deliveries else "warn")
     return redirect(url_for("ledger.overview"))
 
 
@@ -147,19 +153,28 @@ def check_now() -> Response:
     context, user = web(), current_user()
     reconciler = context.reconciler
     if reconciler is None:
-        abort(404, description="This bridge does not reconcile.")
+        abort(404, description=gettext("This bridge does not reconcile."))
     dry_run = request.form.get("mode") != "record"
     report = reconciler.run(reason=f"asked for by {user.name}", dry_run=dry_run)
-    if report.error:
-        message, category = f"The PBX could not be read ({report.error}); nothing was compared.", "error"
-    else:
-        found = f"{report.found} difference{'s' * (report.found != 1)} found in {report.rooms_compared} rooms"
-        done = "nothing recorded (look only)" if dry_run else (
-            f"repairs queued for {len(report.repaired)} room{'s' * (len(report.repaired) != 1)}")
-        message, category = f"Reconciliation: {found}; {done}.", "warn" if report.found else "ok"
-    context.service.ledger.audit(user.name, "reconcile look" if dry_run else "reconcile", detail=message)
-    flash(message, category)
+
+    def said() -> str:
+        if report.error:
+            return gettext("The PBX could not be read (%(error)s); nothing was compared.", error=report.error)
+        found = ngettext("%(num)d difference found in %(rooms)d rooms", "%(num)d differences found in %(rooms)d rooms",
+                         report.found, rooms=report.rooms_compared)
+        done = gettext("nothing recorded (look only)") if dry_run else ngettext(
+            "repairs queued for %(num)d room", "repairs queued for %(num)d rooms", len(report.repaired))
+        return gettext("Reconciliation: %(found)s; %(done)s.", found=found, done=done)
+
+    _audit(context, user.name, "reconcile look" if dry_run else "reconcile", said)
+    flash(said(), "error" if report.error else "warn" if report.found else "ok")
     return redirect(url_for("ledger.overview", _anchor="reconciliation"))
+
+
+def _audit(context: WebContext, actor: str, action: str, said: Callable[[], str], room: str | None = None) -> None:
+    """Audit what ``said`` tells, in English: the audit log is one record for every reader."""
+    with force_locale("en"):
+        context.service.ledger.audit(actor, action, room=room, detail=said())
 
 
 @blueprint.post("/swaps/<adapter>/<decision>")
@@ -174,7 +189,12 @@ def settle_swap(adapter: str, decision: str) -> Response:
     except swaps.NoHeldSwap as err:
         flash(str(err).capitalize() + ".", "warn")
     else:
-        done = "confirmed: its events are recorded" if decision == "confirm" else "discarded"
         log.info("%s %s the held database swap of %s", user.name, decision, adapter)
-        flash(f"The held database swap of {adapter} is {done} ({held.summary}).", "ok")
+        if decision == "confirm":
+            message = gettext("The held database swap of %(adapter)s is confirmed: its events are recorded "
+                              "(%(summary)s).", adapter=adapter, summary=held.summary)
+        else:
+            message = gettext("The held database swap of %(adapter)s is discarded (%(summary)s).", adapter=adapter,
+                              summary=held.summary)
+        flash(message, "ok")
     return redirect(url_for("ledger.overview"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, request, url_for
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from pmsbridge.users import Role
@@ -19,6 +20,7 @@ def language() -> Response:
     """Keep the language chosen (empty: follow the browser) and go back to the page it was chosen on."""
     chosen = request.form.get("language") or None
     if chosen is not None and chosen not in LANGUAGES:
-        abort(400, description=f"The interface speaks {', '.join(LANGUAGES.values())}; {chosen!r} is none of them.")
+        abort(400, description=gettext("The interface speaks %(languages)s; %(chosen)s is none of them.",
+                                       languages=", ".join(LANGUAGES.values()), chosen=repr(chosen)))
     web().users.set_language(current_user().name, chosen)
     return redirect(safe_next(request.form.get("next")) or url_for("board.rooms"))

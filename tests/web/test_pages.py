@@ -87,7 +87,7 @@ def test_pending_and_dead_deliveries_colour_the_room(frontdesk, service, emulato
     page = frontdesk.get("/").get_data(as_text=True)
     row = board_row(page, "104")
     assert 'class="occupied problem"' in row and "1 dead" in row and 'data-problem="1"' in row
-    assert "1</b> need attention" in page
+    assert "1</b> needs attention" in page
 
 
 def test_page_views_never_ask_the_pbx(settings, idle_service, emulator):

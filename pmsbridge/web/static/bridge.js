@@ -35,7 +35,9 @@
       row.hidden = !visible;
       if (visible) shown += 1;
     });
-    document.getElementById("shown-count").textContent = shown + " of " + rows.length + " shown";
+    const count = document.getElementById("shown-count");
+    // The sentence comes translated from the page: "{shown} of {total} shown".
+    count.textContent = count.dataset.template.replace("{shown}", shown).replace("{total}", rows.length);
     sessionStorage.setItem(FILTER_KEY, JSON.stringify(filters));
   }
 
