@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
 import pmsbridge.web
+from pmsbridge.events import CheckIn, Guest, WakeupSet
 from pmsbridge.web.i18n import choose_locale
+from pmsbridge.web.ledger_pages import audit_entries
+from tests.helpers import wait_for
 from tests.web.conftest import FRONTDESK, flashes, login, post
 
 TRANSLATIONS = Path(pmsbridge.web.__file__).parent / "translations"
@@ -47,9 +53,6 @@ def test_an_unknown_language_is_refused(frontdesk):
 
 
 def test_every_catalogue_is_complete_keeps_the_placeholders_and_ships_compiled():
-    from babel.messages.mofile import read_mo
-    from babel.messages.pofile import read_po
-
     def placeholders(text: str) -> set[str]:
         return set(re.findall(r"%\((\w+)\)", text))
 
@@ -78,9 +81,6 @@ def test_every_catalogue_is_complete_keeps_the_placeholders_and_ships_compiled()
 
 
 def test_a_german_user_reads_german(app, service):
-    from pmsbridge.events import CheckIn, Guest, WakeupSet
-    from tests.helpers import wait_for
-
     now = service.ledger.clock().astimezone(service.settings.bridge.zone).replace(tzinfo=None)
     at = now.replace(year=now.year + 1, day=3, hour=6, minute=30, second=0, microsecond=0)
     service.ledger.record(CheckIn(source="fias", room="102", guest=Guest(last_name="Keller", language="EA")), raw="")
@@ -99,9 +99,7 @@ def test_a_german_user_reads_german(app, service):
     response = post(client, "/rooms/102/actions/dnd", {"on": "1", "action_key": "k1"})
     assert flashes(client.get(response.headers["Location"]))[0].startswith("Bitte nicht stören erfasst (Ereignis")
     # The audit log stays one record in English.
-    from pmsbridge.web.ledger_pages import audit_entries
-
-    assert ("frontdesk do-not-disturb" in {row.action for row in audit_entries(service.ledger)})
+    assert "frontdesk do-not-disturb" in {row.action for row in audit_entries(service.ledger)}
 
 
 def test_french_and_spanish_users_read_theirs(app):
