@@ -20,11 +20,10 @@ from pmsbridge.events import CheckIn, DndSet, Guest, WakeupSet
 from pmsbridge.login_throttle import NAME, LoginThrottle, throttle_keys
 from pmsbridge.web import board, room
 from pmsbridge.web.ledger_pages import audit_entries
-from tests.browser.conftest import REPOSITORY, screenshot
+from tests.browser.conftest import REPOSITORY, log_in, screenshot
 from tests.helpers import wait_for
 from tests.web.conftest import (
     ADMIN,
-    ADMIN_PASSWORD,
     FRONTDESK,
     FRONTDESK_PASSWORD,
     LEDGER_FILE,
@@ -84,14 +83,6 @@ def _guests_in_house(service, emulator) -> None:
 
 def room_row(page: Page, number: str):
     return page.locator(f'table.board tr[data-room="{number}"]')
-
-
-def log_in(page: Page, base: str, name: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("table.board")).to_be_visible()
 
 
 def test_login_board_check_in_wake_up_checkout(hotel, page):
@@ -181,7 +172,7 @@ def test_wake_up_at_risk_dismissed_dead_deliveries_and_a_guest_edit(hotel, page)
     service.ledger.record(WakeupSet(source="fias", room="108", at=soon), raw="WR|RN108|")
     wait_for(lambda: service.ledger.stats().dead == 2)
 
-    log_in(page, base, ADMIN, ADMIN_PASSWORD)
+    log_in(page, base, ADMIN)
     row = room_row(page, "108")
     expect(row).to_have_class(re.compile(r"\bproblem\b"))
     expect(row.locator(".badge.risk")).to_have_text("wake-up at risk")
@@ -222,7 +213,8 @@ def test_wake_up_at_risk_dismissed_dead_deliveries_and_a_guest_edit(hotel, page)
     assert {(ADMIN, "dismiss"), (ADMIN, "reconcile after dismiss"), (ADMIN, "frontdesk guest details")} <= actions
 
 
-def log_in(page: Page, base: str, password: str = FRONTDESK_PASSWORD) -> None:
+def submit_login(page: Page, base: str, password: str = FRONTDESK_PASSWORD) -> None:
+    """Fill in and send the login form as the front desk; where it leads is the test's to check."""
     page.goto(base + "/login")
     page.get_by_label("User name").fill(FRONTDESK)
     page.get_by_label("Password").fill(password)
@@ -232,17 +224,17 @@ def log_in(page: Page, base: str, password: str = FRONTDESK_PASSWORD) -> None:
 def test_wrong_passwords_slow_down_and_a_logout_ends_every_screen(hotel, page):
     service, _, base = hotel
     for _ in range(NAME.free):
-        log_in(page, base, "not-the-password")
+        submit_login(page, base, "not-the-password")
         expect(page.locator(".flash.error")).to_have_text("wrong user name or password")
     # Four more failures (the way the login form counts them) make the next wait 16 s, longer
     # than a slow machine takes for the next page.
     for _ in range(4):
         LoginThrottle(service.engine).failed(throttle_keys("127.0.0.1", FRONTDESK))
-    log_in(page, base)
+    submit_login(page, base)
     expect(page.locator(".flash.error")).to_have_text(re.compile(r"too many failed logins: try again in 1[56] seconds"))
     screenshot(page, "07-login-slowed-down")
     pass_login_waits(service.engine, 16)
-    log_in(page, base)
+    submit_login(page, base)
     expect(page.locator("table.board")).to_be_visible()
 
     # The same session on a second screen (its cookie copied), then a logout on the first.

@@ -13,7 +13,8 @@ from pmsbridge.events import CheckIn, Guest, WakeupSet
 from pmsbridge.web.i18n import choose_locale
 from pmsbridge.web.ledger_pages import audit_entries
 from tests.helpers import wait_for
-from tests.web.conftest import FRONTDESK, flashes, login, post
+from tests.web.conftest import ADMIN, FRONTDESK, flashes, login, post
+from tests.web.test_pages import board_row, make_dead_delivery
 
 TRANSLATIONS = Path(pmsbridge.web.__file__).parent / "translations"
 
@@ -110,3 +111,19 @@ def test_french_and_spanish_users_read_theirs(app):
         login(client, FRONTDESK)
         page = client.get("/").get_data(as_text=True)
         assert all(word in page for word in words), language
+
+
+def test_dead_deliveries_and_what_the_pbx_lacks_read_in_german(app, service, emulator):
+    dead = make_dead_delivery(service, emulator, "104")
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de-DE"
+    login(client, ADMIN)
+    row = board_row(client.get("/").get_data(as_text=True), "104")
+    assert "„Bitte nicht stören“ soll an sein, die Telefonanlage hat es aus" in row
+    room = client.get("/rooms/104").get_data(as_text=True)
+    for shown in ("Für die Administration", "Angehakte abschließen", "Gastdaten speichern", "VIP-Code"):
+        assert shown in room, shown
+    response = post(client, "/ledger/dismiss", {"id": str(dead), "note": "Gast abgereist"})
+    assert flashes(client.get(response.headers["Location"]))[0] == f"1 Auftrag abgeschlossen: {dead}."
+    audit = client.get("/ledger?view=audit").get_data(as_text=True)
+    assert '<td title="login">angemeldet</td>' in audit
