@@ -65,7 +65,8 @@ def _local_datetime(value: str, label: str) -> datetime:
     try:
         return datetime.fromisoformat(value).replace(second=0, microsecond=0, tzinfo=None)
     except ValueError:
-        raise FormError(gettext("%(field)s: %(value)s is not a date and time", field=label, value=repr(value))) from None
+        raise FormError(gettext("%(field)s: %(value)s is not a date and time", field=label,
+                                value=repr(value))) from None
 
 
 def _class_of_service(form: Mapping[str, str]) -> int | None:

@@ -79,7 +79,8 @@ def overview() -> str:
     return render_template(
         "ledger.html",
         view=view, rows=rows, room=room or "", state=state or "", status=status or "", limit=limit,
-        views=VIEWS, view_names=LEDGER_VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES, event_statuses=EVENT_STATUSES,
+        views=VIEWS, view_names=LEDGER_VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES,
+        event_statuses=EVENT_STATUSES,
         dead=ledger.deliveries(state=DeliveryState.DEAD, limit=DEAD_SHOWN),
         stats=ledger.stats(),
         reconciler=context.reconciler,

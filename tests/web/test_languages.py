@@ -78,7 +78,8 @@ def test_every_catalogue_is_complete_keeps_the_placeholders_and_ships_compiled()
                 assert placeholders(string) <= placeholders(" ".join(ids)), (language, message.id, string)
                 assert placeholders(ids[-1]) - {"num"} <= placeholders(string), (language, message.id, string)
         shipped = read_mo(open(folder / "messages.mo", "rb"))
-        assert entries(shipped) == entries(catalogue), f"{folder}/messages.mo differs from messages.po: run make translations"
+        assert entries(shipped) == entries(catalogue), \
+            f"{folder}/messages.mo differs from messages.po: run make translations"
 
 
 def test_a_german_user_reads_german(app, service):

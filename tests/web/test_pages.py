@@ -73,8 +73,8 @@ def test_the_board_lists_configured_and_known_rooms_with_their_state(frontdesk, 
     [refused] = service.ledger.events(room="130")
     assert refused.status == "rejected" and "not one of the hotel's rooms" in refused.problem
     row = board_row(page, "102")
-    for shown in ("Ingrid Bergström", 'title="sv">Swedish', "DND", "Ringing", "127.0.0.1:5062", "6:15", 'data-floor="1"',
-                  'data-occupied="1"', 'class="occupied"'):
+    for shown in ("Ingrid Bergström", 'title="sv">Swedish', "DND", "Ringing", "127.0.0.1:5062", "6:15",
+                  'data-floor="1"', 'data-occupied="1"', 'class="occupied"'):
         assert shown in row, shown
     assert 'class="vacant"' in board_row(page, "101") and "Idle" in board_row(page, "101")
     assert "5 of 11" not in page and "<b>1</b> of 11 rooms occupied" in page
