@@ -158,8 +158,8 @@ def dismiss() -> Response:
         return _back()
     flash(ngettext("Dismissed %(num)d delivery: %(ids)s.", "Dismissed %(num)d deliveries: %(ids)s.",
                    len(done.dismissed), ids=", ".join(map(str, done.dismissed))), "ok")
-    for category, message in done.reconciled.values():
-        flash(message, category)
+    for repair in done.reconciled.values():
+        flash(_repair_said(repair), repair.category)
     return _back()
 
 
@@ -198,9 +198,15 @@ def resend(room: str) -> Response:
     """Queue what the room lacks on the PBX, from what the PBX confirmed."""
     context, user = web(), current_user()
     try:
-        flash(dead_letters.resend_room(context.service.ledger, room, actor=user.name), "ok")
+        queued = dead_letters.resend_room(context.service.ledger, room, actor=user.name)
     except OperatorRefused as err:
         flash(gettext("Nothing was resent: %(reason)s.", reason=err), "error")
+    else:
+        if queued:
+            flash(gettext("Room %(room)s: queued what the PBX lacks (deliveries %(ids)s).", room=room,
+                          ids=", ".join(map(str, queued))), "ok")
+        else:
+            flash(gettext("Room %(room)s: nothing to send: the PBX confirmed all the room needs.", room=room), "ok")
     return _back(url_for("room.show", room=room))
 
 
@@ -209,12 +215,13 @@ def remove_room(room: str) -> Response:
     """Remove a room the hotel does not have (a phantom) from the ledger."""
     context, user = web(), current_user()
     try:
-        message = dead_letters.remove_phantom_room(context.service.ledger, room, actor=user.name)
+        dead_letters.remove_phantom_room(context.service.ledger, room, actor=user.name)
     except OperatorRefused as err:
         flash(gettext("Room %(room)s was not removed: %(reason)s.", room=room, reason=err), "error")
         return _back(url_for("room.show", room=room))
     log.info("%s removed room %s, which is not one of the hotel's", user.name, room)
-    flash(message, "ok")
+    flash(gettext("Room %(room)s is removed from the ledger (not one of the hotel's rooms); its dead deliveries "
+                  "are dismissed.", room=room), "ok")
     return redirect(url_for("board.rooms"))
 
 
@@ -223,10 +230,25 @@ def repair(room: str) -> Response:
     context, user = web(), current_user()
     if context.reconciler is None:
         abort(404, description=gettext("This bridge does not reconcile."))
-    category, message = dead_letters.repair_room(context.reconciler, room, actor=user.name)
-    context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
-    flash(message, category)
+    repair = dead_letters.repair_room(context.reconciler, room, actor=user.name)
+    context.service.ledger.audit(user.name, "drift repair", room=room, detail=str(repair))
+    flash(_repair_said(repair), repair.category)
     return redirect(url_for("ledger.overview"))
+
+
+def _repair_said(repair: dead_letters.RoomRepair) -> str:
+    """``RoomRepair`` in the reader's language (the reconciler's note stays as it is written)."""
+    room = repair.room
+    if not repair.reconciles:
+        return gettext("Room %(room)s: this bridge does not reconcile; resend the room to send what the PBX lacks.",
+                       room=room)
+    if repair.error is not None:
+        return gettext("Room %(room)s: the PBX could not be read (%(error)s); nothing was repaired.", room=room,
+                       error=repair.error)
+    if repair.deliveries:
+        return gettext("Room %(room)s: repair queued (deliveries %(ids)s).", room=room,
+                       ids=", ".join(map(str, repair.deliveries)))
+    return gettext("Room %(room)s: %(note)s.", room=room, note=repair.note)
 
 
 @blueprint.post("/reconcile")

@@ -125,6 +125,8 @@ def test_dead_deliveries_and_what_the_pbx_lacks_read_in_german(app, service, emu
     for shown in ("Für die Administration", "Angehakte abschließen", "Gastdaten speichern", "VIP-Code"):
         assert shown in room, shown
     response = post(client, "/ledger/dismiss", {"id": str(dead), "note": "Gast abgereist"})
-    assert flashes(client.get(response.headers["Location"]))[0] == f"1 Auftrag abgeschlossen: {dead}."
+    [dismissed, reconciled] = flashes(client.get(response.headers["Location"]))
+    assert dismissed == f"1 Auftrag abgeschlossen: {dead}."
+    assert reconciled.startswith("Zimmer 104: Reparatur eingereiht (Aufträge ")
     audit = client.get("/ledger?view=audit").get_data(as_text=True)
     assert '<td title="login">angemeldet</td>' in audit
