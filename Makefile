@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean bench chromium
+.PHONY: demo test install clean bench chromium translations
 
 # The stamp files make the install run again only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml setup.py
@@ -33,6 +33,14 @@ chromium:
 test: $(VENV)/.installed-test chromium
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; rc=0; fi; exit $$rc
+
+# The interface's message catalogues: extract the strings, merge them into each language's
+# .po (translate the new ones there), and compile the .mo files the package ships.
+TRANSLATIONS := pmsbridge/web/translations
+translations: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext --no-location --sort-output --project pmsbridge -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS)
+	$(BIN)/pybabel -q compile --statistics -d $(TRANSLATIONS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench

@@ -60,6 +60,8 @@ class StaffUser(SQLModel, table=True):
     session_epoch: int = Field(default=0, description="raised at logout, password change and disable; ends sessions")
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    language: str | None = Field(default=None, max_length=16,
+                                 description="the interface language chosen (None: the browser's)")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Account:
     session_epoch: int
     created_at: datetime
     last_login_at: datetime | None
+    language: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -121,7 +124,7 @@ def check_new_password(password: str) -> None:
 
 def _account(row: StaffUser) -> Account:
     return Account(name=row.name, role=Role(row.role), disabled=row.disabled, session_epoch=row.session_epoch,
-                   created_at=row.created_at, last_login_at=row.last_login_at)
+                   created_at=row.created_at, last_login_at=row.last_login_at, language=row.language)
 
 
 @functools.cache
@@ -199,6 +202,14 @@ class UserStore:
         with Session(self.engine) as session:
             session.execute(update(StaffUser).where(StaffUser.name == normalise_name(name))
                             .values(session_epoch=StaffUser.session_epoch + 1))
+            session.commit()
+
+    def set_language(self, name: str, language: str | None) -> None:
+        """The interface language ``name`` chose (a code the web interface offers); None: the browser's."""
+        with Session(self.engine) as session:
+            row = self._existing(session, name)
+            row.language = language
+            session.add(row)
             session.commit()
 
     def authenticate(self, name: str, password: str, address: str | None) -> Account:

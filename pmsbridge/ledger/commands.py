@@ -115,8 +115,8 @@ def dismiss(settings: Settings, args: argparse.Namespace) -> int:
         print("no dead delivery matched: nothing dismissed")
         return 1
     print(f"dismissed {len(done.dismissed)} deliveries: {', '.join(map(str, done.dismissed))}")
-    for _, message in done.reconciled.values():
-        print(message)
+    for repair in done.reconciled.values():
+        print(repair)
     return 0
 
 
@@ -135,7 +135,8 @@ def _on_room(settings: Settings, act: Callable[[Ledger], str]) -> int:
 
 def resend(settings: Settings, args: argparse.Namespace) -> int:
     """Queue what a room lacks on the PBX, from what the PBX confirmed."""
-    return _on_room(settings, lambda ledger: dead_letters.resend_room(ledger, args.room, actor=ACTOR))
+    return _on_room(settings, lambda ledger: dead_letters.resent_sentence(
+        args.room, dead_letters.resend_room(ledger, args.room, actor=ACTOR)))
 
 
 def remove_room(settings: Settings, args: argparse.Namespace) -> int:

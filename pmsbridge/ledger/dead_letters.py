@@ -41,12 +41,39 @@ class OperatorRefused(ValueError):
 
 
 @dataclass(frozen=True)
+class RoomRepair:
+    """What looking at ``room`` on the PBX found: the repair deliveries queued, else why
+    none (the reconciler's ``note``, the PBX's ``error``, or a bridge that does not
+    ``reconcile``). ``str()`` says it in a sentence; the web interface words it itself."""
+
+    room: str
+    deliveries: tuple[int, ...] = ()
+    note: str | None = None
+    error: str | None = None
+    reconciles: bool = True
+
+    @property
+    def category(self) -> str:
+        """How the operator is told: "ok" (repair queued), "warn" (nothing queued), "error"."""
+        return "error" if self.error is not None else "ok" if self.deliveries else "warn"
+
+    def __str__(self) -> str:
+        if not self.reconciles:
+            return f"Room {self.room}: this bridge does not reconcile; resend the room to send what the PBX lacks."
+        if self.error is not None:
+            return f"Room {self.room}: the PBX could not be read ({self.error}); nothing was repaired."
+        if self.deliveries:
+            return f"Room {self.room}: repair queued (deliveries {', '.join(map(str, self.deliveries))})."
+        return f"Room {self.room}: {self.note}."
+
+
+@dataclass(frozen=True)
 class Dismissal:
     """What ``dismiss_and_reconcile`` did: the deliveries dismissed, and per room what the
-    reconciliation found, as a (category, sentence) pair for the operator."""
+    reconciliation found."""
 
     dismissed: tuple[int, ...]
-    reconciled: dict[str, tuple[str, str]]
+    reconciled: dict[str, RoomRepair]
 
 
 @dataclass(frozen=True)
@@ -61,18 +88,15 @@ def has_open_deliveries(ledger: Ledger, room: str) -> bool:
     return any(ledger.deliveries(state=state.value, room=room, limit=1) for state in OPEN_STATES)
 
 
-def repair_room(reconciler: Reconciler | None, room: str, *, actor: str) -> tuple[str, str]:
-    """Have the reconciler look at ``room`` on the PBX now and queue what it lacks; a
-    (category, sentence) pair saying what it found."""
+def repair_room(reconciler: Reconciler | None, room: str, *, actor: str) -> RoomRepair:
+    """Have the reconciler look at ``room`` on the PBX now and queue what it lacks."""
     if reconciler is None:
-        return "warn", f"Room {room}: this bridge does not reconcile; resend the room to send what the PBX lacks."
+        return RoomRepair(room, reconciles=False)
     try:
         outcome = reconciler.repair(room, actor=actor)
     except PbxError as err:
-        return "error", f"Room {room}: the PBX could not be read ({err}); nothing was repaired."
-    if outcome.deliveries:
-        return "ok", f"Room {room}: repair queued (deliveries {', '.join(map(str, outcome.deliveries))})."
-    return "warn", f"Room {room}: {outcome.note}."
+        return RoomRepair(room, error=str(err))
+    return RoomRepair(room, deliveries=tuple(outcome.deliveries), note=outcome.note)
 
 
 def dismiss_and_reconcile(ledger: Ledger, reconciler: Reconciler | None, ids: Iterable[int], *, note: str,
@@ -86,7 +110,7 @@ def dismiss_and_reconcile(ledger: Ledger, reconciler: Reconciler | None, ids: It
     reconciled = {}
     for room in rooms:
         reconciled[room] = repair_room(reconciler, room, actor=actor)
-        ledger.audit(actor, "reconcile after dismiss", room=room, detail=reconciled[room][1])
+        ledger.audit(actor, "reconcile after dismiss", room=room, detail=str(reconciled[room]))
     return Dismissal(tuple(dismissed), reconciled)
 
 
@@ -122,13 +146,18 @@ def correct_guest(ledger: Ledger, delivery_id: int, change: GuestChange, raw: st
     return Correction(result, tuple(replaced))
 
 
-def resend_room(ledger: Ledger, room: str, *, actor: str) -> str:
-    """Queue what ``room`` lacks on the PBX, from what it confirmed; a sentence saying what was queued."""
+def resend_room(ledger: Ledger, room: str, *, actor: str) -> tuple[int, ...]:
+    """Queue what ``room`` lacks on the PBX, from what it confirmed; the deliveries queued
+    (none when the PBX confirmed all the room needs; ``resent_sentence`` says which)."""
     if room not in ledger.room_states([room]):
         raise OperatorRefused(f"the ledger has no room {room}")
     if has_open_deliveries(ledger, room):
         raise OperatorRefused(f"room {room} has deliveries on their way to the PBX: resend it when they are done")
-    queued = ledger.resend_room(room, actor=actor)
+    return tuple(ledger.resend_room(room, actor=actor))
+
+
+def resent_sentence(room: str, queued: tuple[int, ...]) -> str:
+    """What ``resend_room`` did, in a sentence."""
     if not queued:
         return f"Room {room}: nothing to send: the PBX confirmed all the room needs."
     return f"Room {room}: queued what the PBX lacks (deliveries {', '.join(map(str, queued))})."

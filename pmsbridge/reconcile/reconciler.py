@@ -83,6 +83,12 @@ class RunReport:
     drifts: tuple[Drift, ...] = ()
     repaired: dict[str, tuple[int, ...]] = field(default_factory=dict)
     error: str | None = None
+    drift_count: int | None = None  # set on a report read back from its summary, which has no drift rows
+
+    @property
+    def found(self) -> int:
+        """How many drifts the run found."""
+        return len(self.drifts) if self.drift_count is None else self.drift_count
 
     def counts(self) -> dict[DriftKind, int]:
         """Drifts found per kind, every kind present."""
@@ -102,7 +108,7 @@ class RunReport:
     @classmethod
     def from_summary(cls, values: Mapping[str, Any]) -> RunReport:
         names = {"reason", "dry_run", "extensions", "listing_requests", "detail_requests", "rooms_compared",
-                 "rooms_skipped", "error"}
+                 "rooms_skipped", "error", "drift_count"}
         return cls(**{name: values[name] for name in names if name in values},
                    started_at=datetime.fromisoformat(values["started_at"]),
                    finished_at=datetime.fromisoformat(values["finished_at"]),
@@ -168,6 +174,7 @@ class Reconciler:
         self._requests_lock = threading.Lock()
         self._requests: dict[str, float] = {}
         self._last_run: RunReport | None = None
+        self._last_dry_run: RunReport | None = None
         self._pbx_was_failing = False
         self._swap_seen: str | None = None
         self._swap_watched = False
@@ -184,11 +191,20 @@ class Reconciler:
 
     @property
     def last_run(self) -> RunReport | None:
-        """The last run of this process, else the last one recorded in the ledger (without its drift rows)."""
-        if self._last_run is not None:
-            return self._last_run
+        """The newest recorded run: this process's, unless the ledger holds a newer one (from the
+        command line, or before a restart), which comes without its drift rows."""
         stored = self.ledger.get_value(LAST_RUN_KEY)
-        return RunReport.from_summary(json.loads(stored)) if stored else None
+        recorded = RunReport.from_summary(json.loads(stored)) if stored else None
+        if self._last_run is None or (recorded is not None and recorded.finished_at > self._last_run.finished_at):
+            return recorded
+        return self._last_run
+
+    @property
+    def latest_check(self) -> RunReport | None:
+        """The newest result of either kind: the last recorded run, or this process's last dry
+        run (which records nothing, so it is known only here)."""
+        reports = [report for report in (self.last_run, self._last_dry_run) if report is not None]
+        return max(reports, key=lambda report: report.finished_at, default=None)
 
     # -- when to run ------------------------------------------------------------------------
 
@@ -265,7 +281,9 @@ class Reconciler:
                 log.warning("reconciliation (%s) could not read the PBX: %s", reason, err)
                 report = RunReport(reason=reason, started_at=started, finished_at=self.ledger.clock(),
                                    dry_run=dry_run, error=str(err))
-            if not dry_run:
+            if dry_run:
+                self._last_dry_run = report
+            else:
                 self._last_run = report
                 self.ledger.set_value(LAST_RUN_KEY, json.dumps(report.summary()))
             return report

@@ -1,7 +1,8 @@
 """The web interface: ``create_app(settings, service)`` builds the Flask application.
 
 Server-rendered pages for the front desk and the integrator (board, room, ledger, status,
-mapping, minibar catalog, staff users), behind a login; every asset ships in the package.
+mapping, minibar catalog, staff users), behind a login, in each user's language (``i18n``);
+every asset and message catalogue ships in the package.
 The blueprints of PMS adapters (webhook receivers) are mounted as they are: they carry
 their own authentication and are not subject to the login or the CSRF check.
 """
@@ -23,11 +24,13 @@ SESSION_LIFETIME = timedelta(hours=12)
 def create_app(settings: Settings, service: Service) -> Flask:
     from pmsbridge.minibar import MinibarCatalog
     from pmsbridge.users import UserStore
-    from pmsbridge.web import (auth, board, health, ledger_pages, mapping, minibar, pbx_reports, postings, room,
-                               staff, status)
+    from pmsbridge.web import (auth, board, health, ledger_pages, mapping, minibar, pbx_reports, postings,
+                               preferences, room, staff, status)
     from pmsbridge.web.context import WebContext, configured_rooms
     from pmsbridge.web.errors import install_error_pages
     from pmsbridge.web.formatting import install_filters
+    from pmsbridge.web.i18n import install_i18n
+    from pmsbridge.web.labels import install_labels
     from pmsbridge.web.secret import session_secret
     from pmsbridge.web.security import BridgeSessionInterface, install_security
     from pmsbridge.web.server import MAX_REQUEST_BYTES
@@ -49,11 +52,14 @@ def create_app(settings: Settings, service: Service) -> Flask:
         catalog=MinibarCatalog(service.engine, service.client),
         configured_rooms=configured_rooms(settings.rooms),
     )
+    install_i18n(app)
     install_filters(app, settings.bridge.zone)
+    install_labels(app)
     install_security(app)
     install_error_pages(app)
     for blueprint in (auth.blueprint, board.blueprint, room.blueprint, status.blueprint, ledger_pages.blueprint,
-                      mapping.blueprint, minibar.blueprint, staff.blueprint, postings.blueprint):
+                      mapping.blueprint, minibar.blueprint, staff.blueprint, postings.blueprint,
+                      preferences.blueprint):
         app.register_blueprint(blueprint)
 
     # Health and metrics (no login: monitoring).

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from typing import Any
 
+from flask_babel import gettext, lazy_gettext, ngettext
 from pydantic import ValidationError
 
 from pmsbridge.events import (
@@ -52,7 +53,7 @@ def _text(form: Mapping[str, str], name: str) -> str | None:
 def _required(form: Mapping[str, str], name: str, label: str) -> str:
     value = _text(form, name)
     if value is None:
-        raise FormError(f"{label} is missing")
+        raise FormError(gettext("%(field)s is missing", field=label))
     return value
 
 
@@ -64,7 +65,8 @@ def _local_datetime(value: str, label: str) -> datetime:
     try:
         return datetime.fromisoformat(value).replace(second=0, microsecond=0, tzinfo=None)
     except ValueError:
-        raise FormError(f"{label}: {value!r} is not a date and time") from None
+        raise FormError(gettext("%(field)s: %(value)s is not a date and time", field=label,
+                                value=repr(value))) from None
 
 
 def _class_of_service(form: Mapping[str, str]) -> int | None:
@@ -72,7 +74,7 @@ def _class_of_service(form: Mapping[str, str]) -> int | None:
     if value is None:
         return None
     if value not in ("1", "2", "3", "4"):
-        raise FormError("class of service: choose 1, 2, 3 or 4")
+        raise FormError(gettext("class of service: choose 1, 2, 3 or 4"))
     return int(value)
 
 
@@ -80,15 +82,15 @@ def _check_in(room: str, form: Mapping[str, str], now: datetime, common: dict[st
     departure = _text(form, "departure")
     guest = Guest(
         reservation=_text(form, "reservation"),
-        last_name=_required(form, "last_name", "last name"),
+        last_name=_required(form, "last_name", gettext("last name")),
         first_name=_text(form, "first_name"),
         language=_text(form, "language"),
         vip=_text(form, "vip"),
-        departure=_local_datetime(departure, "departure") if departure else None,
+        departure=_local_datetime(departure, gettext("departure")) if departure else None,
         cos=_class_of_service(form),
     )
     if guest.departure is not None and guest.departure <= now:
-        raise FormError("departure: choose a time after now")
+        raise FormError(gettext("departure: choose a time after now"))
     return CheckIn(guest=guest, shared=_checked(form, "shared"), **common)
 
 
@@ -96,7 +98,7 @@ def _guest_change(room: str, form: Mapping[str, str], now: datetime, common: dic
     # A blank field is "unchanged", as in every guest change (a PMS's too).
     changes = {name: _text(form, name) for name in GUEST_FIELDS}
     if not any(changes.values()):
-        raise FormError("give a name, a language or a VIP code to change")
+        raise FormError(gettext("give a name, a language or a VIP code to change"))
     return GuestChange(guest=Guest(reservation=_text(form, "reservation"), **changes), **common)
 
 
@@ -105,28 +107,28 @@ def _check_out(room: str, form: Mapping[str, str], now: datetime, common: dict[s
 
 
 def _move(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
-    destination = _required(form, "to_room", "destination room")
+    destination = _required(form, "to_room", gettext("destination room"))
     if destination == room:
-        raise FormError("the destination is this room")
+        raise FormError(gettext("the destination is this room"))
     return RoomMove(**{**common, "room": destination}, from_room=room, reservation=_text(form, "reservation"))
 
 
 def _wakeup_set(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
-    day = _required(form, "date", "wake-up date")
-    at = _required(form, "time", "wake-up time")
+    day = _required(form, "date", gettext("wake-up date"))
+    at = _required(form, "time", gettext("wake-up time"))
     try:
         moment = datetime.combine(date.fromisoformat(day), time.fromisoformat(at))
     except ValueError:
-        raise FormError(f"wake-up: {day} {at} is not a date and time") from None
+        raise FormError(gettext("wake-up: %(day)s %(time)s is not a date and time", day=day, time=at)) from None
     daily = _checked(form, "daily")
     if not daily and moment <= now:
-        raise FormError(f"wake-up: {moment:%Y-%m-%d %H:%M} has passed")
+        raise FormError(gettext("wake-up: %(moment)s has passed", moment=moment.strftime("%Y-%m-%d %H:%M")))
     return WakeupSet(at=moment, daily=daily, **common)
 
 
 def _wakeup_clear(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
     at = _text(form, "at")
-    return WakeupClear(at=_local_datetime(at, "wake-up") if at else None, **common)
+    return WakeupClear(at=_local_datetime(at, gettext("wake-up")) if at else None, **common)
 
 
 def _dnd(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
@@ -134,7 +136,7 @@ def _dnd(room: str, form: Mapping[str, str], now: datetime, common: dict[str, An
 
 
 def _call_forward_set(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
-    return CallForwardSet(target=_required(form, "target", "forward target").replace(" ", ""), **common)
+    return CallForwardSet(target=_required(form, "target", gettext("forward target")).replace(" ", ""), **common)
 
 
 def _call_forward_clear(room: str, form: Mapping[str, str], now: datetime, common: dict[str, Any]) -> Event:
@@ -156,17 +158,17 @@ BUILDERS: dict[str, Callable[[str, Mapping[str, str], datetime, dict[str, Any]],
     "forward-clear": _call_forward_clear,
 }
 
-# Labels for messages and the audit log.
+# Labels for messages and the audit log (which is written in English: see room.act).
 LABELS = {
-    "checkin": "check-in",
-    "checkout": "checkout",
-    "guest": "guest details",
-    "move": "room move",
-    "wakeup": "wake-up",
-    "wakeup-cancel": "wake-up cancel",
-    "dnd": "do-not-disturb",
-    "forward": "call forward",
-    "forward-clear": "call forward cancel",
+    "checkin": lazy_gettext("check-in"),
+    "checkout": lazy_gettext("checkout"),
+    "guest": lazy_gettext("guest details"),
+    "move": lazy_gettext("room move"),
+    "wakeup": lazy_gettext("wake-up"),
+    "wakeup-cancel": lazy_gettext("wake-up cancel"),
+    "dnd": lazy_gettext("do-not-disturb"),
+    "forward": lazy_gettext("call forward"),
+    "forward-clear": lazy_gettext("call forward cancel"),
 }
 
 
@@ -174,7 +176,7 @@ def build_event(action: str, room: str, form: Mapping[str, str], *, user: str, n
     """The event for ``action`` on ``room`` from ``form``; ``now`` is hotel local time."""
     builder = BUILDERS.get(action)
     if builder is None:
-        raise FormError(f"unknown action {action!r}")
+        raise FormError(gettext("unknown action %(action)s", action=repr(action)))
     key = _text(form, ACTION_KEY_FIELD)
     common = {"source": SOURCE, "source_key": f"{user}:{key}" if key else None, "room": room}
     try:
@@ -187,7 +189,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     where = ".".join(str(part) for part in error["loc"] if part != "guest").replace("_", " ")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch":
-        message = "contains characters that are not allowed"
+        message = gettext("contains characters that are not allowed")
     return f"{where}: {message}" if where else message
 
 
@@ -201,15 +203,20 @@ def describe_result(action: str, result: RecordResult, problem: str | None = Non
     """A (category, sentence) flash message for what the ledger did with an action;
     ``problem`` is the recorded event's problem when it needs attention. A refused action
     (``EventStatus.REJECTED``) is named with the validator's sentence."""
-    label = LABELS.get(action, action).capitalize()
+    label = str(LABELS.get(action, action)).capitalize()
+    event = result.event_id
     if result.duplicate:
-        return "warn", f"{label} was already recorded (event {result.event_id}); it was not repeated."
+        return "warn", gettext("%(action)s was already recorded (event %(event)s); it was not repeated.",
+                               action=label, event=event)
     if result.status == EventStatus.REJECTED:
-        return "error", f"{label} refused: {'; '.join(result.notes)}"
+        return "error", gettext("%(action)s refused: %(reasons)s", action=label, reasons="; ".join(result.notes))
     if result.status == EventStatus.NEEDS_ATTENTION:
-        return "error", f"{label} recorded (event {result.event_id}) but needs attention: {problem}"
+        return "error", gettext("%(action)s recorded (event %(event)s) but needs attention: %(problem)s",
+                                action=label, event=event, problem=problem)
     if result.deliveries:
-        count = len(result.deliveries)
-        return "ok", f"{label} recorded (event {result.event_id}); {count} PBX operation{'s' * (count > 1)} queued."
-    notes = "; ".join(result.notes) or "the room already is that way"
-    return "warn", f"{label} recorded (event {result.event_id}); nothing to send: {notes}."
+        return "ok", ngettext("%(action)s recorded (event %(event)s); %(num)d PBX operation queued.",
+                              "%(action)s recorded (event %(event)s); %(num)d PBX operations queued.",
+                              len(result.deliveries), action=label, event=event)
+    notes = "; ".join(result.notes) or gettext("the room already is that way")
+    return "warn", gettext("%(action)s recorded (event %(event)s); nothing to send: %(notes)s.",
+                           action=label, event=event, notes=notes)

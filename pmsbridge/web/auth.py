@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext, ngettext
 from werkzeug.wrappers import Response
 
 from pmsbridge.client_address import IpAddress, client_address
@@ -47,7 +48,7 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
         account = context.users.authenticate(name, password, str(address) if address else None)
     except LoginRefused as refused:
         _record_refusal(refused, address)
-        flash(str(refused), "error")
+        flash(_refusal(refused), "error")
         if refused.retry_after:
             return render_template("login.html", next=target, name=name), 429, {
                 "Retry-After": str(refused.retry_after)}
@@ -56,6 +57,14 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     context.service.ledger.audit(account.name, "login", detail=f"from {address}")
     log.info("%s logged in to the web interface", account.name)
     return redirect(target)
+
+
+def _refusal(refused: LoginRefused) -> str:
+    """Why the login was refused, in the reader's language (``LoginRefused`` says it in English)."""
+    if refused.retry_after:
+        return ngettext("too many failed logins: try again in %(num)d second",
+                        "too many failed logins: try again in %(num)d seconds", refused.retry_after)
+    return gettext("wrong user name or password")
 
 
 def _record_refusal(refused: LoginRefused, address: IpAddress | None) -> None:
@@ -86,5 +95,5 @@ def logout() -> Response:
         web().users.end_sessions(user.name)
         web().service.ledger.audit(user.name, "logout")
     session.clear()
-    flash("You are logged out.", "ok")
+    flash(gettext("You are logged out."), "ok")
     return redirect(url_for("auth.login"))

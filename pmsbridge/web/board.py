@@ -17,9 +17,11 @@ protect(blueprint, Role.FRONTDESK)
 
 def _board(context: WebContext) -> dict:
     service = context.service
+    now = context.local_now()
     lines = board_lines(service.ledger, service.mapping, context.configured_rooms,
-                        service.extension_status.snapshot.statuses, context.drift_by_room(), context.local_now())
+                        service.extension_status.snapshot.statuses, context.drift_by_room(), now)
     return {
+        "now": now,
         "lines": lines,
         "summary": summarise(lines),
         "stats": service.ledger.stats(),

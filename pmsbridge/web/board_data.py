@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask_babel import get_locale, gettext
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -27,8 +29,12 @@ from pmsbridge.mapping import RoomMapping
 from pmsbridge.rooms import RoomState
 from pmsbridge.wakeup_risk import WakeupAtRisk, next_wakeup, room_wakeups_at_risk
 from pmsbridge.web.differences import pbx_differences
+from pmsbridge.web.formatting import local_time
+from pmsbridge.web.labels import DRIFT_KINDS, label, wakeup_risk_reason
 
 _NUMBER_PARTS = re.compile(r"(\d+)")
+# Wake-up times are naive hotel time already: no zone to convert from.
+HOTEL_TIME = ZoneInfo("UTC")
 
 
 def room_sort_key(room: str) -> tuple:
@@ -93,15 +99,19 @@ class RoomLine:
         """What is wrong with the room, in words (dead deliveries are counted apart, in ``queue``)."""
         found = []
         if self.phantom:
-            found.append("not one of the hotel's rooms")
+            found.append(gettext("not one of the hotel's rooms"))
         if self.attention:
             found.append(self.attention)
         found.extend(self.differences)
-        found.extend(f"wake-up at risk: {risk.rings_at:%H:%M} {risk.reason}" for risk in self.wakeups_at_risk)
+        for risk in self.wakeups_at_risk:
+            rings_at = local_time(risk.rings_at, HOTEL_TIME, get_locale(), "time")
+            found.append(gettext("wake-up at risk: %(time)s %(reason)s", time=rings_at,
+                                 reason=wakeup_risk_reason(risk)))
         if self.drift:
-            found.append(f"PBX differs: {', '.join(sorted({str(drift.kind) for drift in self.drift}))}")
+            kinds = ", ".join(sorted({label(DRIFT_KINDS, drift.kind) for drift in self.drift}))
+            found.append(gettext("the PBX differs: %(kinds)s", kinds=kinds))
         if self.line is not None and self.line.out_of_service:
-            found.append("out of service")
+            found.append(gettext("out of service"))
         return found
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 SHOWN = (400, 403, 404, 405)
@@ -12,7 +13,7 @@ def install_error_pages(app: Flask) -> None:
     def page(error: HTTPException) -> tuple[str, int]:
         description = error.description
         if error.code == 403:
-            description = "This page is for administrators."
+            description = gettext("This page is for administrators.")
         return render_template("error.html", code=error.code, name=error.name, description=description), error.code
 
     for code in SHOWN:

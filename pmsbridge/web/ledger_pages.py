@@ -1,16 +1,18 @@
 """The ledger page (admin): what needs an operator first (dead deliveries to replay or
-dismiss, drift to repair, held database swaps to confirm), then the history of events,
-deliveries and the audit log, filtered; one page per event and per delivery (where a dead
-guest operation is replayed with corrected guest data); and the room actions of an
-administrator: resend what a room lacks, remove a room the hotel does not have
-(``pmsbridge.ledger.dead_letters``)."""
+dismiss, drift to repair, held database swaps to confirm, the latest reconciliation and a
+check on demand), then the history of events, deliveries and the audit log, filtered; one
+page per event and per delivery (where a dead guest operation is replayed with corrected
+guest data); and the room actions of an administrator: resend what a room lacks, remove a
+room the hotel does not have (``pmsbridge.ledger.dead_letters``)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext, ngettext
 from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.wrappers import Response
@@ -23,6 +25,7 @@ from pmsbridge.ledger.store import Ledger
 from pmsbridge.users import Role
 from pmsbridge.web.actions import FormError, build_event, describe_result, raw_record
 from pmsbridge.web.context import WebContext, web
+from pmsbridge.web.labels import LEDGER_VIEWS
 from pmsbridge.web.security import current_user, protect, safe_next
 
 log = logging.getLogger(__name__)
@@ -76,10 +79,12 @@ def overview() -> str:
     return render_template(
         "ledger.html",
         view=view, rows=rows, room=room or "", state=state or "", status=status or "", limit=limit,
-        views=VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES, event_statuses=EVENT_STATUSES,
+        views=VIEWS, view_names=LEDGER_VIEWS, limits=LIMITS, delivery_states=DELIVERY_STATES,
+        event_statuses=EVENT_STATUSES,
         dead=ledger.deliveries(state=DeliveryState.DEAD, limit=DEAD_SHOWN),
         stats=ledger.stats(),
         reconciler=context.reconciler,
+        check=context.reconciler.latest_check if context.reconciler is not None else None,
         drift=context.drift_by_room(),
         held=swaps.held_swaps(ledger, _adapter_names(context)),
     )
@@ -95,7 +100,7 @@ def delivery(delivery_id: int) -> str:
     ledger = web().service.ledger
     row = ledger.delivery(delivery_id)
     if row is None:
-        abort(404, description=f"There is no delivery {delivery_id}.")
+        abort(404, description=gettext("There is no delivery %(id)s.", id=delivery_id))
     event = ledger.event(row.event_id) if row.event_id is not None else None
     try:
         room = dead_letters.guest_room(ledger, delivery_id)
@@ -112,7 +117,7 @@ def event(event_id: int) -> str:
     ledger = web().service.ledger
     row = ledger.event(event_id)
     if row is None:
-        abort(404, description=f"There is no event {event_id}.")
+        abort(404, description=gettext("There is no event %(id)s.", id=event_id))
     return render_template("event.html", event=row, deliveries=event_deliveries(ledger, event_id))
 
 
@@ -123,14 +128,14 @@ def replay() -> Response:
     all_dead = request.form.get("all_dead") == "1"
     ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
     if not all_dead and not ids:
-        flash("Tick the dead deliveries to replay, or replay all of them.", "error")
+        flash(gettext("Tick the dead deliveries to replay, or replay all of them."), "error")
         return redirect(url_for("ledger.overview"))
     queued = context.service.ledger.replay(ids=ids, all_dead=all_dead, actor=user.name)
     if queued:
-        flash(f"Queued {len(queued)} deliver{'ies' if len(queued) > 1 else 'y'} again: "
-              f"{', '.join(map(str, queued))}.", "ok")
+        flash(ngettext("Queued %(num)d delivery again: %(ids)s.", "Queued %(num)d deliveries again: %(ids)s.",
+                       len(queued), ids=", ".join(map(str, queued))), "ok")
     else:
-        flash("Nothing was replayed: those deliveries are no longer dead.", "warn")
+        flash(gettext("Nothing was replayed: those deliveries are no longer dead."), "warn")
     return _back()
 
 
@@ -140,21 +145,21 @@ def dismiss() -> Response:
     context, user = web(), current_user()
     ids = [int(value) for value in request.form.getlist("id") if value.isdigit()]
     if not ids:
-        flash("Tick the dead deliveries to dismiss.", "error")
+        flash(gettext("Tick the dead deliveries to dismiss."), "error")
         return _back()
     try:
         done = dead_letters.dismiss_and_reconcile(context.service.ledger, context.reconciler, ids,
                                                   note=request.form.get("note", ""), actor=user.name)
     except OperatorRefused as err:
-        flash(f"Nothing was dismissed: {err}.", "error")
+        flash(gettext("Nothing was dismissed: %(reason)s.", reason=err), "error")
         return _back()
     if not done.dismissed:
-        flash("Nothing was dismissed: those deliveries are no longer dead.", "warn")
+        flash(gettext("Nothing was dismissed: those deliveries are no longer dead."), "warn")
         return _back()
-    count = len(done.dismissed)
-    flash(f"Dismissed {count} deliver{'ies' if count > 1 else 'y'}: {', '.join(map(str, done.dismissed))}.", "ok")
-    for category, message in done.reconciled.values():
-        flash(message, category)
+    flash(ngettext("Dismissed %(num)d delivery: %(ids)s.", "Dismissed %(num)d deliveries: %(ids)s.",
+                   len(done.dismissed), ids=", ".join(map(str, done.dismissed))), "ok")
+    for repair in done.reconciled.values():
+        flash(_repair_said(repair), repair.category)
     return _back()
 
 
@@ -169,15 +174,20 @@ def correct(delivery_id: int) -> Response:
         done = dead_letters.correct_guest(ledger, delivery_id, change, raw_record("guest", room, request.form),
                                           actor=user.name)
     except (FormError, OperatorRefused) as err:
-        flash(f"Nothing was replayed: {err}.", "error")
+        flash(gettext("Nothing was replayed: %(reason)s.", reason=err), "error")
         return redirect(url_for("ledger.delivery", delivery_id=delivery_id))
-    category, message = describe_result("guest", done.result)
-    if done.replaced:
-        message += f" Replaced dead deliver{'ies' if len(done.replaced) > 1 else 'y'} " \
-                   f"{', '.join(map(str, done.replaced))} (dismissed)."
+
+    def said() -> str:
+        message = describe_result("guest", done.result)[1]
+        if done.replaced:
+            message += " " + ngettext("Replaced dead delivery %(ids)s (dismissed).",
+                                      "Replaced dead deliveries %(ids)s (dismissed).", len(done.replaced),
+                                      ids=", ".join(map(str, done.replaced)))
+        return message
+
     if not done.result.duplicate:
-        ledger.audit(user.name, "corrected guest data", room=room, detail=message)
-    flash(message, category)
+        _audit(context, user.name, "corrected guest data", said, room=room)
+    flash(said(), describe_result("guest", done.result)[0])
     if done.replaced:
         return redirect(url_for("room.show", room=room))
     return redirect(url_for("ledger.delivery", delivery_id=delivery_id))
@@ -188,9 +198,15 @@ def resend(room: str) -> Response:
     """Queue what the room lacks on the PBX, from what the PBX confirmed."""
     context, user = web(), current_user()
     try:
-        flash(dead_letters.resend_room(context.service.ledger, room, actor=user.name), "ok")
+        queued = dead_letters.resend_room(context.service.ledger, room, actor=user.name)
     except OperatorRefused as err:
-        flash(f"Nothing was resent: {err}.", "error")
+        flash(gettext("Nothing was resent: %(reason)s.", reason=err), "error")
+    else:
+        if queued:
+            flash(gettext("Room %(room)s: queued what the PBX lacks (deliveries %(ids)s).", room=room,
+                          ids=", ".join(map(str, queued))), "ok")
+        else:
+            flash(gettext("Room %(room)s: nothing to send: the PBX confirmed all the room needs.", room=room), "ok")
     return _back(url_for("room.show", room=room))
 
 
@@ -199,12 +215,13 @@ def remove_room(room: str) -> Response:
     """Remove a room the hotel does not have (a phantom) from the ledger."""
     context, user = web(), current_user()
     try:
-        message = dead_letters.remove_phantom_room(context.service.ledger, room, actor=user.name)
+        dead_letters.remove_phantom_room(context.service.ledger, room, actor=user.name)
     except OperatorRefused as err:
-        flash(f"Room {room} was not removed: {err}.", "error")
+        flash(gettext("Room %(room)s was not removed: %(reason)s.", room=room, reason=err), "error")
         return _back(url_for("room.show", room=room))
     log.info("%s removed room %s, which is not one of the hotel's", user.name, room)
-    flash(message, "ok")
+    flash(gettext("Room %(room)s is removed from the ledger (not one of the hotel's rooms); its dead deliveries "
+                  "are dismissed.", room=room), "ok")
     return redirect(url_for("board.rooms"))
 
 
@@ -212,11 +229,57 @@ def remove_room(room: str) -> Response:
 def repair(room: str) -> Response:
     context, user = web(), current_user()
     if context.reconciler is None:
-        abort(404, description="This bridge does not reconcile.")
-    category, message = dead_letters.repair_room(context.reconciler, room, actor=user.name)
-    context.service.ledger.audit(user.name, "drift repair", room=room, detail=message)
-    flash(message, category)
+        abort(404, description=gettext("This bridge does not reconcile."))
+    repair = dead_letters.repair_room(context.reconciler, room, actor=user.name)
+    context.service.ledger.audit(user.name, "drift repair", room=room, detail=str(repair))
+    flash(_repair_said(repair), repair.category)
     return redirect(url_for("ledger.overview"))
+
+
+def _repair_said(repair: dead_letters.RoomRepair) -> str:
+    """``RoomRepair`` in the reader's language (the reconciler's note stays as it is written)."""
+    room = repair.room
+    if not repair.reconciles:
+        return gettext("Room %(room)s: this bridge does not reconcile; resend the room to send what the PBX lacks.",
+                       room=room)
+    if repair.error is not None:
+        return gettext("Room %(room)s: the PBX could not be read (%(error)s); nothing was repaired.", room=room,
+                       error=repair.error)
+    if repair.deliveries:
+        return gettext("Room %(room)s: repair queued (deliveries %(ids)s).", room=room,
+                       ids=", ".join(map(str, repair.deliveries)))
+    return gettext("Room %(room)s: %(note)s.", room=room, note=repair.note)
+
+
+@blueprint.post("/reconcile")
+def check_now() -> Response:
+    """Reconcile now: ``mode=look`` compares and records nothing (a dry run); ``mode=record``
+    records the drift found and queues repairs per ``[reconcile.policy]``, as a scheduled run."""
+    context, user = web(), current_user()
+    reconciler = context.reconciler
+    if reconciler is None:
+        abort(404, description=gettext("This bridge does not reconcile."))
+    dry_run = request.form.get("mode") != "record"
+    report = reconciler.run(reason=f"asked for by {user.name}", dry_run=dry_run)
+
+    def said() -> str:
+        if report.error:
+            return gettext("The PBX could not be read (%(error)s); nothing was compared.", error=report.error)
+        found = ngettext("%(num)d difference found in %(rooms)d rooms", "%(num)d differences found in %(rooms)d rooms",
+                         report.found, rooms=report.rooms_compared)
+        done = gettext("nothing recorded (look only)") if dry_run else ngettext(
+            "repairs queued for %(num)d room", "repairs queued for %(num)d rooms", len(report.repaired))
+        return gettext("Reconciliation: %(found)s; %(done)s.", found=found, done=done)
+
+    _audit(context, user.name, "reconcile look" if dry_run else "reconcile", said)
+    flash(said(), "error" if report.error else "warn" if report.found else "ok")
+    return redirect(url_for("ledger.overview", _anchor="reconciliation"))
+
+
+def _audit(context: WebContext, actor: str, action: str, said: Callable[[], str], room: str | None = None) -> None:
+    """Audit what ``said`` tells, in English: the audit log is one record for every reader."""
+    with force_locale("en"):
+        context.service.ledger.audit(actor, action, room=room, detail=said())
 
 
 @blueprint.post("/swaps/<adapter>/<decision>")
@@ -231,7 +294,12 @@ def settle_swap(adapter: str, decision: str) -> Response:
     except swaps.NoHeldSwap as err:
         flash(str(err).capitalize() + ".", "warn")
     else:
-        done = "confirmed: its events are recorded" if decision == "confirm" else "discarded"
         log.info("%s %s the held database swap of %s", user.name, decision, adapter)
-        flash(f"The held database swap of {adapter} is {done} ({held.summary}).", "ok")
+        if decision == "confirm":
+            message = gettext("The held database swap of %(adapter)s is confirmed: its events are recorded "
+                              "(%(summary)s).", adapter=adapter, summary=held.summary)
+        else:
+            message = gettext("The held database swap of %(adapter)s is discarded (%(summary)s).", adapter=adapter,
+                              summary=held.summary)
+        flash(message, "ok")
     return redirect(url_for("ledger.overview"))

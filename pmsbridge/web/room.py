@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext
 from werkzeug.wrappers import Response
 
 from pmsbridge.ledger.dead_letters import phantom_problem
@@ -44,7 +45,8 @@ def _require_room(context: WebContext, room: str) -> RoomStateRow | None:
     """The room's ledger row (None: never seen but configured); 404 for a room neither."""
     row = room_rows(context.service.ledger, [room]).get(room)
     if row is None and room not in context.configured_rooms:
-        abort(404, description=f"Room {room} is not configured and the PMS has never mentioned it.")
+        abort(404, description=gettext("Room %(room)s is not configured and the PMS has never mentioned it.",
+                                       room=room))
     return row
 
 
@@ -92,14 +94,18 @@ def act(room: str, action: str) -> Response:
     try:
         event = build_event(action, room, request.form, user=user.name, now=context.local_now())
     except FormError as err:
-        flash(f"{LABELS.get(action, action).capitalize()} not recorded: {err}", "error")
+        flash(gettext("%(action)s not recorded: %(reason)s", action=str(LABELS.get(action, action)).capitalize(),
+                      reason=err), "error")
         return redirect(url_for("room.show", room=room))
     # Strict: the front desk can correct what a PMS's event would have had left out.
     result = ledger.record(event, raw_record(action, room, request.form), actor=user.name, strict=True)
     problem = ledger.event(result.event_id).problem if result.status == EventStatus.NEEDS_ATTENTION else None
     category, message = describe_result(action, result, problem)
     if not result.duplicate:
-        ledger.audit(user.name, f"frontdesk {LABELS.get(action, action)}", room=room, detail=message)
+        # The audit log is one record for every reader: it is written in English.
+        with force_locale("en"):
+            ledger.audit(user.name, f"frontdesk {LABELS.get(action, action)}", room=room,
+                         detail=describe_result(action, result, problem)[1])
     flash(message, category)
     # A refused move leaves the guest where they were: back to that room's page.
     shown = room if result.status == EventStatus.REJECTED else event.room
@@ -115,11 +121,11 @@ def pbx_user(room: str) -> Response:
     extension = service.mapping.extension(room)
     back = redirect(url_for("room.show", room=room))
     if extension is None:
-        flash(f"Room {room} has no extension: nothing to change on the PBX.", "error")
+        flash(gettext("Room %(room)s has no extension: nothing to change on the PBX.", room=room), "error")
         return back
     fields = {name: value for name in PBX_USER_FIELDS if (value := request.form.get(name, "").strip())}
     if not fields:
-        flash("Give a first name, a last name or a language to change.", "error")
+        flash(gettext("Give a first name, a last name or a language to change."), "error")
         return back
     changed = ", ".join(f"{PBX_USER_FIELDS[name]} {value!r}" for name, value in fields.items())
     try:
@@ -134,5 +140,6 @@ def pbx_user(room: str) -> Response:
     message = f"updateUser {extension} ({changed}): {outcome}."
     service.ledger.audit(user.name, "pbx updateUser", room=room, detail=message)
     log.info("%s: updateUser for extension %s: %s", user.name, extension, category)
-    flash(f"The PBX answered {message}", category)
+    # The PBX's answer stays in the words of the audit log and the PBX's documentation.
+    flash(gettext("The PBX answered %(answer)s", answer=message), category)
     return back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from pmsbridge.users import Role, UserError
@@ -34,35 +35,37 @@ def _refused(err: UserError) -> Response:
 def add() -> Response:
     form = request.form
     if form.get("password", "") != form.get("password_again", ""):
-        return _refused(UserError("the two passwords differ"))
+        return _refused(UserError(gettext("the two passwords differ")))
     try:
         account = web().users.add(form.get("name", ""), form.get("role", ""), form.get("password", ""))
     except UserError as err:
         return _refused(err)
-    return _done(f"User {account.name} ({account.role}) added.", action="user added", name=account.name)
+    return _done(gettext("User %(name)s (%(role)s) added.", name=account.name, role=account.role),
+                 action="user added", name=account.name)
 
 
 @blueprint.post("/<name>/password")
 def password(name: str) -> Response:
     form = request.form
     if form.get("password", "") != form.get("password_again", ""):
-        return _refused(UserError("the two passwords differ"))
+        return _refused(UserError(gettext("the two passwords differ")))
     try:
         web().users.set_password(name, form.get("password", ""))
     except UserError as err:
         return _refused(err)
-    return _done(f"New password set for {name}; their open sessions have ended.", action="password set", name=name)
+    return _done(gettext("New password set for %(name)s; their open sessions have ended.", name=name),
+                 action="password set", name=name)
 
 
 @blueprint.post("/<name>/disable")
 def disable(name: str) -> Response:
     if name == current_user().name:
-        return _refused(UserError("you cannot disable your own account"))
+        return _refused(UserError(gettext("you cannot disable your own account")))
     try:
         web().users.set_disabled(name, True)
     except UserError as err:
         return _refused(err)
-    return _done(f"User {name} is disabled.", action="user disabled", name=name)
+    return _done(gettext("User %(name)s is disabled.", name=name), action="user disabled", name=name)
 
 
 @blueprint.post("/<name>/enable")
@@ -71,4 +74,4 @@ def enable(name: str) -> Response:
         web().users.set_disabled(name, False)
     except UserError as err:
         return _refused(err)
-    return _done(f"User {name} is enabled.", action="user enabled", name=name)
+    return _done(gettext("User %(name)s is enabled.", name=name), action="user enabled", name=name)

@@ -4,30 +4,26 @@ administrator's: a wake-up at risk, a dead delivery dismissed, a guest's details
 
 Debian's Chromium, driven by Playwright, against a real ``Service`` (SQLite ledger,
 dispatcher, scheduler, waitress on an ephemeral port) talking to the PBX emulator.
-Screenshots go to test-artifacts/. With PMSBRIDGE_UPDATE_SCREENSHOTS=1 the board's also
-goes to docs/screenshots/board.png, which the README shows (an ordinary run leaves the
-committed picture alone).
+With PMSBRIDGE_UPDATE_SCREENSHOTS=1 the board's screenshot also goes to
+docs/screenshots/board.png, which the README shows.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from pmsbridge.events import CheckIn, DndSet, Guest, WakeupSet
 from pmsbridge.login_throttle import NAME, LoginThrottle, throttle_keys
 from pmsbridge.web import board, room
 from pmsbridge.web.ledger_pages import audit_entries
+from tests.browser.conftest import REPOSITORY, log_in, screenshot
 from tests.helpers import wait_for
 from tests.web.conftest import (
     ADMIN,
-    ADMIN_PASSWORD,
     FRONTDESK,
     FRONTDESK_PASSWORD,
     LEDGER_FILE,
@@ -40,13 +36,7 @@ from tests.web.conftest import (
 
 pytestmark = pytest.mark.browser
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPOSITORY / "test-artifacts"
 BOARD_SCREENSHOT = REPOSITORY / "docs" / "screenshots" / "board.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-EXPECT_TIMEOUT = 15_000
 
 
 @pytest.fixture
@@ -91,53 +81,8 @@ def _guests_in_house(service, emulator) -> None:
     wait_for(service.extension_status.refresh)
 
 
-@pytest.fixture
-def page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="en-GB")
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        # A script or style the Content-Security-Policy blocks shows up here; a refused login's
-        # own status (401, 429) is not an error of the page.
-        errors = []
-        page.on("console", lambda message: errors.append(message.text)
-                if message.type == "error" and not refused_login(message) else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        expect.set_options(timeout=EXPECT_TIMEOUT)
-        try:
-            yield page
-            assert errors == []
-        finally:
-            context.close()
-            browser.close()
-
-
-def refused_login(message) -> bool:
-    return (urlsplit(message.location.get("url", "")).path == "/login"
-            and re.search(r"status of (401|429)\b", message.text) is not None)
-
-
-def screenshot(page: Page, name: str, *also: Path) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
-    if os.environ.get("PMSBRIDGE_UPDATE_SCREENSHOTS") != "1":
-        return
-    for path in also:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=path)
-
-
 def room_row(page: Page, number: str):
     return page.locator(f'table.board tr[data-room="{number}"]')
-
-
-def log_in(page: Page, base: str, name: str, password: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("table.board")).to_be_visible()
 
 
 def test_login_board_check_in_wake_up_checkout(hotel, page):
@@ -160,7 +105,7 @@ def test_login_board_check_in_wake_up_checkout(hotel, page):
     expect(page.get_by_role("heading", name="Room 101")).to_be_visible()
     page.get_by_label("First name").first.fill("Jonas")
     page.get_by_label("Last name").first.fill("Keller")
-    page.get_by_label("Language").first.fill("GE")
+    page.get_by_role("textbox", name="Language").first.fill("GE")
     page.get_by_role("button", name="Check in").click()
     expect(page.locator(".flash.ok")).to_contain_text("Check-in recorded")
     wait_for(lambda: emulator.state.room_summary("101")["occupied"])
@@ -227,7 +172,7 @@ def test_wake_up_at_risk_dismissed_dead_deliveries_and_a_guest_edit(hotel, page)
     service.ledger.record(WakeupSet(source="fias", room="108", at=soon), raw="WR|RN108|")
     wait_for(lambda: service.ledger.stats().dead == 2)
 
-    log_in(page, base, ADMIN, ADMIN_PASSWORD)
+    log_in(page, base, ADMIN)
     row = room_row(page, "108")
     expect(row).to_have_class(re.compile(r"\bproblem\b"))
     expect(row.locator(".badge.risk")).to_have_text("wake-up at risk")

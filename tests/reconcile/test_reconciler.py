@@ -307,6 +307,21 @@ def test_the_last_run_survives_a_restart(checked_in):
     assert restarted.counts()[DriftKind.NAME] == 1
 
 
+def test_the_latest_check_is_the_newest_run_of_either_kind(checked_in):
+    hotel = checked_in
+    service, command_line = hotel.reconciler(), hotel.reconciler()
+    first = service.run(reason="scheduled")
+    assert service.latest_check is first and first.found == 0
+    hotel.emulator.state.vacate_room("101")
+    look = service.run(reason="look", dry_run=True)
+    assert service.latest_check is look and look.found == 1
+    assert service.last_run is first
+    # A run recorded elsewhere on the same ledger (the command line) is newer than this process's.
+    recorded = command_line.run(reason="command line")
+    assert service.last_run.reason == "command line" and service.last_run.found == recorded.found == 1
+    assert service.latest_check.reason == "command line"
+
+
 def test_stale_drift_resolves_when_the_desired_state_changes(checked_in):
     hotel = checked_in
     hotel.emulator.state.set_fullname("101", "Front Desk")

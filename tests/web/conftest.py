@@ -110,6 +110,8 @@ def csrf_of(client) -> str:
 
 
 def login(client, name: str, password: str | None = None):
+    # As a browser would, the client says which languages its user reads (dates follow it).
+    client.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en-GB,en;q=0.8")
     client.get("/login")
     return client.post("/login", data={"name": name, "password": password or PASSWORDS[name],
                                        "csrf_token": csrf_of(client)})

@@ -42,6 +42,7 @@ ROUTES = [
     ("POST", "/rooms/104/actions/dnd", "room.act", "frontdesk"),
     ("POST", "/rooms/104/pbx-user", "room.pbx_user", "frontdesk"),
     ("GET", "/status", "status.overview", "frontdesk"),
+    ("POST", "/preferences/language", "preferences.language", "frontdesk"),
     ("GET", "/ledger", "ledger.overview", "admin"),
     ("GET", "/ledger/deliveries/1", "ledger.delivery", "admin"),
     ("GET", "/ledger/events/1", "ledger.event", "admin"),
@@ -51,6 +52,7 @@ ROUTES = [
     ("POST", "/ledger/rooms/101/resend", "ledger.resend", "admin"),
     ("POST", "/ledger/rooms/999/remove", "ledger.remove_room", "admin"),
     ("POST", "/ledger/drift/101/repair", "ledger.repair", "admin"),
+    ("POST", "/ledger/reconcile", "ledger.check_now", "admin"),
     ("POST", "/ledger/swaps/fias/confirm", "ledger.settle_swap", "admin"),
     ("GET", "/mapping", "mapping.overview", "admin"),
     ("GET", "/minibar", "minibar.catalog", "admin"),
@@ -103,7 +105,7 @@ def request(client, method: str, path: str):
 def test_the_table_names_every_route(hotel):
     ours = {rule.endpoint for rule in hotel.url_map.iter_rules()
             if rule.endpoint.split(".")[0] in {"auth", "board", "room", "status", "ledger", "mapping", "minibar",
-                                               "staff"}}
+                                               "staff", "preferences"}}
     assert ours == {endpoint for _, _, endpoint, _ in ROUTES}
 
 

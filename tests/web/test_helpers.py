@@ -11,8 +11,10 @@ from pydantic import ValidationError
 
 from pmsbridge.config import BridgeSettings, PbxSettings, RoomsSettings, Settings, WebSettings, expand_room_range
 from pmsbridge.extension_status import ExtensionStatus
+from pmsbridge.rooms import Wakeup
+from pmsbridge.wakeup_risk import next_wakeup
 from pmsbridge.web.board_data import floor_of, room_sort_key
-from pmsbridge.web.formatting import duration, local_time
+from pmsbridge.web.formatting import duration, local_time, wakeup_time
 from pmsbridge.web.secret import SECRET_FILE, SecretKeyError, session_secret
 
 
@@ -73,11 +75,26 @@ def test_list_account_rows():
         "Unavailable", None, None, True, 3)
 
 
-def test_times_and_durations():
+def test_times_in_the_hotels_zone_and_the_readers_locale():
     zone = ZoneInfo("Europe/Berlin")
-    assert local_time(datetime(2026, 7, 1, 10, 0, tzinfo=ZoneInfo("UTC")), zone) == "2026-07-01 12:00"
-    assert local_time(datetime(2026, 7, 1, 10, 0), zone) == "2026-07-01 10:00"
-    assert local_time(None, zone) == ""
+    assert local_time(datetime(2026, 7, 1, 10, 0, tzinfo=ZoneInfo("UTC")), zone, "en_GB") == "01/07/2026, 12:00"
+    assert local_time(datetime(2026, 7, 1, 10, 0), zone, "en_GB") == "01/07/2026, 10:00"
+    assert local_time(datetime(2026, 7, 1, 10, 0), zone, "en_US") == "7/1/2026, 10:00\u202fAM"
+    assert local_time(datetime(2026, 7, 1, 10, 0, 5), zone, "de_DE", "moment") == "1.7., 10:00:05"
+    assert local_time(datetime(2026, 7, 1, 10, 0), zone, "fr_FR", "day_time") == "mer. 01/07/2026 10:00"
+    assert local_time(datetime(2026, 7, 1, 10, 0), zone, "es_ES", "time") == "10:00"
+    assert local_time(None, zone, "de") == ""
+
+
+def test_a_wake_up_beyond_the_coming_week_shows_its_date():
+    now = datetime(2026, 12, 3, 22, 0)
+    assert wakeup_time(datetime(2026, 12, 4, 6, 30), now, "en_GB") == "Fri, 06:30"
+    assert wakeup_time(datetime(2026, 12, 9, 23, 59), now, "en_GB") == "Wed, 23:59"
+    assert wakeup_time(datetime(2026, 12, 10, 6, 30), now, "en_GB") == "Thu, 10/12/2026, 06:30"
+    assert wakeup_time(datetime(2027, 12, 3, 23, 59), now, "de_DE") == "Fr., 3.12.2027, 23:59"
+
+
+def test_durations():
     assert [duration(s) for s in (None, 5, 420, 3 * 3600 + 300, 2 * 86400 + 4 * 3600)] == [
         "", "5 s", "7 min", "3 h 05 min", "2 d 4 h"]
 

@@ -73,8 +73,8 @@ def test_the_board_lists_configured_and_known_rooms_with_their_state(frontdesk, 
     [refused] = service.ledger.events(room="130")
     assert refused.status == "rejected" and "not one of the hotel's rooms" in refused.problem
     row = board_row(page, "102")
-    for shown in ("Ingrid Bergström", "sv", "DND", "Ringing", "127.0.0.1:5062", "06:15", 'data-floor="1"',
-                  'data-occupied="1"', 'class="occupied"'):
+    for shown in ("Ingrid Bergström", 'title="sv">Swedish', "DND", "Ringing", "127.0.0.1:5062", "6:15",
+                  'data-floor="1"', 'data-occupied="1"', 'class="occupied"'):
         assert shown in row, shown
     assert 'class="vacant"' in board_row(page, "101") and "Idle" in board_row(page, "101")
     assert "5 of 11" not in page and "<b>1</b> of 11 rooms occupied" in page
@@ -91,7 +91,7 @@ def test_pending_and_dead_deliveries_colour_the_room(frontdesk, service, emulato
     page = frontdesk.get("/").get_data(as_text=True)
     row = board_row(page, "104")
     assert 'class="occupied problem"' in row and "1 dead" in row and 'data-problem="1"' in row
-    assert "1</b> need attention" in page
+    assert "1</b> needs attention" in page
 
 
 def test_a_degraded_room_is_flagged_on_the_board_and_its_page(frontdesk, service):
@@ -183,7 +183,7 @@ def test_drift_is_shown_and_repaired(tmp_path, emulator, ledger_template):
         wait_for(lambda: settled(service))
         emulator.state.set_fullname("103", "Somebody Else")
         service.reconciler.run(reason="test")
-        assert "PBX differs: name" in board_row(client.get("/").get_data(as_text=True), "103")
+        assert "the PBX differs: guest name" in board_row(client.get("/").get_data(as_text=True), "103")
         ledger_page = client.get("/ledger").get_data(as_text=True)
         assert "Where the PBX differs" in ledger_page and "Somebody Else" in ledger_page
         page = follow(client, post(client, "/ledger/drift/103/repair"))
@@ -193,6 +193,46 @@ def test_drift_is_shown_and_repaired(tmp_path, emulator, ledger_template):
         assert (ADMIN, "drift repair") in [(row.actor, row.action) for row in audit_entries(service.ledger)]
     finally:
         service.stop()
+
+
+def test_check_now_looks_or_records_and_the_page_shows_the_latest_result(tmp_path, emulator, ledger_template):
+    shutil.copy(ledger_template, tmp_path / LEDGER_FILE)
+    settings = bridge_settings(tmp_path, emulator).model_copy(update={"reconcile": ReconcileSettings(
+        enabled=False, policy=ReconcilePolicy(name="report", not_checked_in="report"))})
+    service = start_service(settings)
+    try:
+        client = create_app(settings, service).test_client()
+        login(client, ADMIN)
+        assert "No check yet" in client.get("/ledger").get_data(as_text=True)
+        for room in ("102", "103", "105"):
+            check_in(service, room, f"Guest{room}")
+        wait_for(lambda: settled(service))
+        for room in ("102", "103", "105"):
+            emulator.state.vacate_room(room)
+
+        page = follow(client, post(client, "/ledger/reconcile", {"mode": "look"}))
+        assert flashes(page) == ["Reconciliation: 3 differences found in 3 rooms; nothing recorded (look only)."]
+        text = words(page)
+        assert "look only: nothing recorded) compared 3 rooms and found 3 differences." in text
+        assert text.count("Guest105") == 1 and "No difference found" not in text
+        assert service.reconciler.drift_by_room() == {}
+
+        page = follow(client, post(client, "/ledger/reconcile", {"mode": "record"}))
+        assert flashes(page) == ["Reconciliation: 3 differences found in 3 rooms; repairs queued for 0 rooms."]
+        assert sorted(service.reconciler.drift_by_room()) == ["102", "103", "105"]
+        assert "Recorded differences" in page.get_data(as_text=True)
+        actions = [(row.actor, row.action) for row in audit_entries(service.ledger)]
+        assert (ADMIN, "reconcile look") in actions and (ADMIN, "reconcile") in actions
+        status = words(client.get("/status"))
+        assert "(asked for by ada) compared 3 rooms and found 3 differences." in status
+        assert "3 rooms are checked in here but vacant on the PBX." in status and "not_checked_in" not in status
+    finally:
+        service.stop()
+
+
+def words(response) -> str:
+    """A page's text as a reader sees it: no tags, single spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))).replace(" .", ".")
 
 
 # -- the status page --------------------------------------------------------------------------
@@ -339,9 +379,9 @@ def test_history_filters_and_detail_pages(admin, service, emulator):
     service.ledger.record_rejected("fias", "XX|garbage|", "unknown record type XX")
     wait_for(lambda: settled(service))
     page = admin.get("/ledger?view=deliveries&room=101&state=delivered").get_data(as_text=True)
-    assert "checkin" in page and "Roe" not in page and ">102<" not in page
+    assert "check-in" in page and "Roe" not in page and ">102<" not in page
     events = admin.get("/ledger?view=events&status=rejected").get_data(as_text=True)
-    assert "unknown record type XX" in events and "check_in" not in events
+    assert "unknown record type XX" in events and "check-in" not in events
     assert "unknown record type" not in admin.get("/ledger?view=events&status=applied").get_data(as_text=True)
     delivery = service.ledger.deliveries(room="101")[0]
     detail = admin.get(f"/ledger/deliveries/{delivery.id}").get_data(as_text=True)
@@ -349,7 +389,7 @@ def test_history_filters_and_detail_pages(admin, service, emulator):
     event = admin.get(f"/ledger/events/{delivery.event_id}").get_data(as_text=True)
     assert "GI|RN101|" in event and f"/ledger/deliveries/{delivery.id}" in event
     audit = admin.get("/ledger?view=audit").get_data(as_text=True)
-    assert ">login<" in audit and ADMIN in audit
+    assert '<td title="login">logged in</td>' in audit and ADMIN in audit
 
 
 @pytest.mark.parametrize("decision", ["confirm", "discard"])

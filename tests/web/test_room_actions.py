@@ -243,7 +243,7 @@ def test_the_room_page_shows_guests_settings_and_history(frontdesk, service):
     act(frontdesk, "109", "dnd", "k1", on="1")
     wait_for(lambda: settled(service))
     page = frontdesk.get("/rooms/109").get_data(as_text=True)
-    assert "Zoë Ålund" in page and "G9" in page and departure.strftime("%Y-%m-%d %H:%M") in page
+    assert "Zoë Ålund" in page and "G9" in page and departure.strftime("%d/%m/%Y, %H:%M") in page
     assert "Turn do-not-disturb off" in page
     history = frontdesk.get("/rooms/109/history").get_data(as_text=True)
     assert "frontdesk (fred)" in history and "fias" in history

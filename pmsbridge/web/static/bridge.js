@@ -35,7 +35,9 @@
       row.hidden = !visible;
       if (visible) shown += 1;
     });
-    document.getElementById("shown-count").textContent = shown + " of " + rows.length + " shown";
+    const count = document.getElementById("shown-count");
+    // The sentence comes translated from the page: "{shown} of {total} shown".
+    count.textContent = count.dataset.template.replace("{shown}", shown).replace("{total}", rows.length);
     sessionStorage.setItem(FILTER_KEY, JSON.stringify(filters));
   }
 
@@ -82,6 +84,11 @@
   document.querySelectorAll("[data-refresh-url]").forEach(function (region) {
     const seconds = Number(region.dataset.refreshSeconds) || 5;
     window.setInterval(function () { refresh(region); }, seconds * 1000);
+  });
+
+  /* A form with data-submit-on-change (the language choice) is sent as soon as it changes. */
+  document.querySelectorAll("form[data-submit-on-change]").forEach(function (form) {
+    form.addEventListener("change", function () { form.requestSubmit(); });
   });
 
   /* data-confirm on a form (or on the button that submits it) asks first. */
