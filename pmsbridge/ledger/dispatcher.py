@@ -77,6 +77,10 @@ CLAIM_REFILL = 0.5
 # While the PBX cannot be reached, the dispatcher waits at most this long before it tries
 # again (the health probe ends the wait sooner, as soon as the PBX answers).
 OUTAGE_PAUSE = 10.0
+# A stop waits at most this long for the senders to take the claims just made for them,
+# looking this often.
+HANDOVER_WAIT = 1.0
+HANDOVER_CHECK = 0.005
 # After the ledger could not be written (or a delivery not processed), wait this long.
 TROUBLE_PAUSE = 5.0
 # The shortest sleep until a retry falls due: a due time already past (clocks that
@@ -204,17 +208,30 @@ class Dispatcher:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; a request in flight finishes (bounded by the client's timeouts),
-        the outcomes are recorded and the claims not sent go back to the queue."""
-        self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
+        """Stop claiming; a request in flight finishes (bounded by the client's timeouts), and
+        so does one just claimed for a sender that was waiting for it; the outcomes are
+        recorded and the claims not sent go back to the queue."""
         deadline = time.monotonic() + timeout
+        with self._changed:
+            # A claim just committed for an idle sender goes out, as the request in flight
+            # does (it is in flight in the ledger already); claims queued beyond the senders
+            # go back. The senders take theirs within moments: wait for that, boundedly.
+            handover_ends = time.monotonic() + min(timeout, HANDOVER_WAIT)
+            while not self._handed_over() and time.monotonic() < handover_ends:
+                self._changed.wait(HANDOVER_CHECK)
+            self._stopping.set()
+            self._changed.notify_all()
         for thread in (*self._threads, *([self._bookkeeper] if self._bookkeeper else [])):
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
         self._bookkeeper = None
         self.health.running = False
+
+    def _handed_over(self) -> bool:
+        """No claim is on its way to an idle sender (the lock held)."""
+        idle = self.settings.max_in_flight - self._sending
+        return (not self._threads or self._pause_remaining() > 0
+                or not (self._settling or (self._queue and idle > 0)))
 
     @property
     def workers(self) -> tuple[threading.Thread, ...]:
