@@ -286,7 +286,10 @@ class Dispatcher:
                 finally:
                     with self._changed:
                         self._sending -= 1
-                        self._changed.notify_all()  # its result may be due, or the last one when stopping
+                        # A claim may be due now, or a stopping bookkeeper waits for the last sender.
+                        if self._stopping.is_set() or (
+                                not self._settling and self._books_wanted(self._pause_remaining() > 0)):
+                            self._changed.notify_all()
         finally:
             with self._changed:
                 self._changed.notify_all()
