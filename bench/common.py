@@ -1,21 +1,25 @@
-"""Shared pieces of the benchmarks: an emulator in its own process, figures, a raw client."""
+"""Shared pieces of the benchmarks: an emulator in its own process, ledgers, figures, a raw client."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import re
 import resource
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
+from sqlalchemy import text
 
 from pmsbridge.config import PbxSettings, RoomsSettings
 from pmsbridge.ledger.database import create_ledger_engine, migrate
@@ -73,9 +77,25 @@ def _wait_listening(port: int) -> None:
             time.sleep(0.05)
 
 
+def set_latency(url: str, seconds: float) -> None:
+    """Make the emulator wait ``seconds`` before each API answer (a real unit's pace)."""
+    requests.post(f"{url}/sim/faults", json={"latency": seconds}, verify=False, timeout=30).raise_for_status()
+
+
 def sqlite_ledger(folder: Path, synchronous: str = "FULL") -> Ledger:
     """A migrated SQLite ledger in ``folder``, rooms mapped to the same extension numbers."""
-    engine = create_ledger_engine(f"sqlite:///{folder / 'ledger.db'}", sqlite_synchronous=synchronous)
+    return ledger_at(f"sqlite:///{folder / 'ledger.db'}", synchronous)
+
+
+def ledger_at(url: str, synchronous: str = "FULL") -> Ledger:
+    """A migrated, empty ledger at ``url`` (a PostgreSQL database's public schema is emptied)."""
+    if url.startswith("postgresql"):
+        engine = create_ledger_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    engine = create_ledger_engine(url, sqlite_synchronous=synchronous)
     migrate(engine)
     rooms = RoomsSettings()
     return Ledger(engine, policy=RoomPolicy.from_settings(rooms), mapping=RoomMapping.from_settings(rooms),
@@ -88,22 +108,25 @@ def pbx_settings(url: str, fingerprint: str) -> PbxSettings:
 
 
 class RawClient:
-    """The least a client can do: one session, one login, then plain POSTs."""
+    """The least a client can do: one keep-alive ``http.client`` connection, one login, then
+    plain POSTs (no certificate check, no error handling: the physical limit of a client)."""
 
     def __init__(self, url: str):
-        self.url = url + "/api"
-        self.session = requests.Session()
-        self.session.trust_env = False  # a CA bundle named in the environment would override verify
-        self.session.verify = False
-        requests.packages.urllib3.disable_warnings()
+        parts = urlsplit(url)
+        self.connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30,
+                                                      context=ssl._create_unverified_context())
         challenge = self.post({"action": "challenge", "user": USERNAME, "version": "1.0"})["response"]["challenge"]
         token = hashlib.md5((challenge + PASSWORD).encode()).hexdigest()
         self.cookie = self.post({"action": "login", "user": USERNAME, "token": token})["response"]["cookie"]
         self.token = hashlib.md5((PMS_USERNAME + PMS_PASSWORD).encode()).hexdigest()
 
     def post(self, request: dict) -> dict:
-        answer = self.session.post(self.url, data=json.dumps({"request": request}), timeout=30)
-        return answer.json()
+        self.connection.request("POST", "/api", body=json.dumps({"request": request}).encode(),
+                                headers={"Content-Type": "application/json"})
+        return json.loads(self.connection.getresponse().read())
+
+    def close(self) -> None:
+        self.connection.close()
 
     def pmsapi(self, document: str) -> dict:
         body = self.post({"action": "pmsapi", "cookie": self.cookie, "token": self.token, "format": "xml",

@@ -46,14 +46,16 @@ from pmsbridge.adapters.csvdrop.reader import DropFile, FileRejected, decode, re
 from pmsbridge.adapters.csvdrop.rows import RowReader, RowRejected
 from pmsbridge.adapters.csvdrop.snapshot import HELD_SNAPSHOT_KEY, held_reason, plan_snapshot, read_snapshot
 from pmsbridge.adapters.fias.swap import held_from_json, held_to_json
-from pmsbridge.events import Event
 from pmsbridge.ledger.models import EventStatus
-from pmsbridge.ledger.store import RecordResult
+from pmsbridge.ledger.store import Incoming, RecordResult, RecordsNotWritten
 
 log = logging.getLogger(__name__)
 
 # events.EventBase.source_key holds at most this many characters; longer keys are hashed.
 MAX_SOURCE_KEY = 200
+# A file's events are handed to the ledger this many at a time (it writes them in shared
+# transactions); a stop is noticed between two such chunks.
+ROWS_AT_ONCE = 256
 
 
 class _Interrupted(Exception):
@@ -205,10 +207,24 @@ class CsvDropAdapter(Adapter):
                  outcome.duplicates, outcome.rejected, ", held" if outcome.held else "")
         return outcome
 
-    def _record(self, event: Event, raw: str, outcome: FileOutcome) -> RecordResult:
-        if self._stopping.is_set():
-            raise _Interrupted
-        result = self.ledger.record(event, raw)
+    def _record_rows(self, rows: list[Incoming], outcome: FileOutcome) -> list[RecordResult]:
+        """Record a file's events in order, in shared transactions (one sync to disk for many);
+        a stop is noticed between chunks. A row the ledger cannot write raises its error: the
+        file stays claimed and is read again, and the rows recorded are answered as duplicates."""
+        results = []
+        for first in range(0, len(rows), ROWS_AT_ONCE):
+            if self._stopping.is_set():
+                raise _Interrupted
+            try:
+                chunk = self.ledger.record_many(rows[first:first + ROWS_AT_ONCE])
+            except RecordsNotWritten as err:
+                raise err.__cause__ from err
+            for result in chunk:
+                self._count(result, outcome)
+            results += chunk
+        return results
+
+    def _count(self, result: RecordResult, outcome: FileOutcome) -> None:
         if result.duplicate:
             outcome.duplicates += 1
             self.status.count("duplicate")
@@ -219,7 +235,6 @@ class CsvDropAdapter(Adapter):
             outcome.recorded += 1
             self.status.count("recorded")
             self.status.last_record_at = datetime.now(UTC)
-        return result
 
     def _reject_row(self, name: str, line: int, raw: str, reason: str) -> None:
         self.status.count("rejected")
@@ -229,6 +244,7 @@ class CsvDropAdapter(Adapter):
         drop = read_drop_file(data, self.config, required=("action", "room"), trailer_required=False)
         self._note_reading(outcome.name, drop)
         rejected: list[RejectedRow] = []
+        understood = []
         for row in drop.rows:
             try:
                 event = self.rows.delta_event(row, source=self.config.source,
@@ -238,9 +254,12 @@ class CsvDropAdapter(Adapter):
                 self._reject_row(outcome.name, row.line, row.raw, str(err))
                 rejected.append(RejectedRow(row.line, str(err), row.fields))
                 continue
-            result = self._record(event, row.raw, outcome)
+            understood.append((row, Incoming(event, row.raw)))
+        results = self._record_rows([incoming for _, incoming in understood], outcome)
+        for (row, _), result in zip(understood, results):
             if result.status == EventStatus.REJECTED and not result.duplicate:
                 rejected.append(RejectedRow(row.line, result.notes[0], row.fields))
+        rejected.sort(key=lambda item: item.line or 0)
         return rejected, drop.header
 
     def _snapshot(self, name: str, data: bytes, outcome: FileOutcome) -> tuple[list[RejectedRow], tuple[str, ...]]:
@@ -263,8 +282,7 @@ class CsvDropAdapter(Adapter):
             self.status.count("held")
             outcome.held = True
         else:
-            for pending in plan.events:
-                self._record(pending.event, pending.raw, outcome)
+            self._record_rows([Incoming(pending.event, pending.raw) for pending in plan.events], outcome)
             if self.ledger.get_value(HELD_SNAPSHOT_KEY):
                 self.ledger.set_value(HELD_SNAPSHOT_KEY, "")
                 log.warning("csvdrop: the held snapshot is dropped: %s brought the rooms up to date", name)

@@ -50,7 +50,7 @@ from pmsbridge.adapters.fias.records import RecordRejected, TranslationContext, 
 from pmsbridge.adapters.fias.swap import HELD_SWAP_KEY, SwapCollector, held_from_json, held_to_json, plan_swap
 from pmsbridge.events import Event, ResyncEnd, ResyncStart, parse_event
 from pmsbridge.ledger.models import EventStatus
-from pmsbridge.ledger.store import RecordResult
+from pmsbridge.ledger.store import Incoming, RecordResult, RecordsNotWritten
 from pmsbridge.rooms import Wakeup
 
 if TYPE_CHECKING:
@@ -304,8 +304,24 @@ class FiasAdapter(Adapter):
                             AnswerStatus.OK if already_set else AnswerStatus.UNPROCESSABLE, ring_at=event.at)
 
     def _record_all(self, pending: list[PendingEvent]) -> None:
-        for item in pending:
-            self._record(item)
+        """Record events that came together (a swap's) in shared transactions: one commit,
+        and one sync to disk, for many. Those the ledger could not write are recorded one by
+        one, in order, waiting out the ledger."""
+        try:
+            results = self.ledger.record_many([Incoming(item.event, item.raw) for item in pending])
+        except RecordsNotWritten as err:
+            log.error("FIAS: the ledger could not record %d events together (%s); recording them one by one",
+                      err.results.count(None), err.__cause__)
+            results = err.results
+        except SQLAlchemyError as err:
+            log.error("FIAS: the ledger could not record %d events together (%s); recording them one by one",
+                      len(pending), err)
+            results = [None] * len(pending)
+        for item, result in zip(pending, results):
+            if result is None:
+                self._record(item)
+            else:
+                self._count(result)
 
     def _record(self, pending: PendingEvent) -> RecordResult | None:
         """Record an event, waiting out a ledger that cannot be written; None only when stopped meanwhile."""
@@ -322,8 +338,11 @@ class FiasAdapter(Adapter):
                           pending.event.kind, pending.event.room, err)
                 self._stopping.wait(LEDGER_RETRY_INTERVAL)
                 continue
-            self.status.count("rejected" if result.status == EventStatus.REJECTED else "events")
+            self._count(result)
             return result
+
+    def _count(self, result: RecordResult) -> None:
+        self.status.count("rejected" if result.status == EventStatus.REJECTED else "events")
 
     def _reject(self, raw: str, problem: str, *, room: str | None = None) -> None:
         self.status.count("rejected")

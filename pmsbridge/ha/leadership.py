@@ -203,8 +203,8 @@ class Leadership:
 
 
 class LeaderOnlyLedger:
-    """The ledger as the PMS links of a leader use it: ``record`` refused (Deposed) once this
-    server no longer leads; everything else as the ledger itself."""
+    """The ledger as the PMS links of a leader use it: ``record`` and ``record_many`` refused
+    (Deposed) once this server no longer leads; everything else as the ledger itself."""
 
     def __init__(self, ledger: Ledger, leadership: Leadership):
         self._ledger = ledger
@@ -213,7 +213,14 @@ class LeaderOnlyLedger:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ledger, name)
 
-    def record(self, *args: Any, **kwargs: Any) -> Any:
+    def _require_lead(self) -> None:
         if not self._leadership.leading:
             raise Deposed("this server no longer leads: PMS input is recorded by the leader")
+
+    def record(self, *args: Any, **kwargs: Any) -> Any:
+        self._require_lead()
         return self._ledger.record(*args, **kwargs)
+
+    def record_many(self, *args: Any, **kwargs: Any) -> Any:
+        self._require_lead()
+        return self._ledger.record_many(*args, **kwargs)

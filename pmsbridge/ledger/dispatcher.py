@@ -1,17 +1,20 @@
 """The dispatcher: sends queued deliveries to the PBX, in order per room, paced, with retries.
 
-``max_in_flight`` worker threads each send one delivery at a time from a small local
-queue of claimed deliveries. Between requests, the worker that finds the queue running
-low (or outcomes piling up) settles with the ledger in one transaction: it records the
-outcomes of the requests sent since the last time, puts back claims that will not be
-sent soon (the dispatcher paused or stops), and claims the next room heads. A delivery is
-``in_flight`` in the ledger before its request is sent, so a crash leaves it uncertain, to
-be checked against the PBX before it is sent again; an outcome is committed before
-listeners hear of it. One transaction serves many requests, and no thread waits on
-another for each request (in CPython every hand-over of the interpreter costs as much
-as the transaction saves).
+``max_in_flight`` sender threads each send one delivery at a time from a small local
+queue of claimed deliveries, and one bookkeeper thread keeps the ledger meanwhile: in
+one transaction it records the outcomes of the requests sent since its last settlement,
+puts back claims that will not be sent soon (the dispatcher paused or stops), and claims
+the next room heads before the queue runs dry. So the database works while a request is
+in flight: the outcome of request N-1 is written and request N+1 is claimed while N waits
+for the PBX. A delivery is ``in_flight`` in the ledger before its request is sent, so a
+crash leaves it uncertain, to be checked against the PBX before it is sent again; an
+outcome is committed before listeners hear of it, and a room's next delivery cannot be
+claimed before its previous outcome is committed. One transaction serves many requests,
+and the threads wake each other only when a settlement is due or claims are ready, not
+for every request (in CPython every hand-over of the interpreter costs as much as a
+short transaction).
 
-Workers sleep until the ledger commits new deliveries (``Ledger.on_new_deliveries``) or
+The threads sleep until the ledger commits new deliveries (``Ledger.on_new_deliveries``) or
 the earliest retry falls due; they never poll the database on a fixed interval while
 there is work. Failures are sorted by scope:
 
@@ -68,9 +71,16 @@ CLAIM_AHEAD_SECONDS = 1.0
 # free up). With nothing left to send they are written at once.
 RESULT_BATCH = 16
 RESULT_DELAY = 0.05
+# The bookkeeper claims more once no more than this share of the claims ahead is left,
+# so that the senders find the next delivery claimed when they finish one.
+CLAIM_REFILL = 0.5
 # While the PBX cannot be reached, the dispatcher waits at most this long before it tries
 # again (the health probe ends the wait sooner, as soon as the PBX answers).
 OUTAGE_PAUSE = 10.0
+# A stop waits at most this long for the senders to take the claims just made for them,
+# looking this often.
+HANDOVER_WAIT = 1.0
+HANDOVER_CHECK = 0.005
 # After the ledger could not be written (or a delivery not processed), wait this long.
 TROUBLE_PAUSE = 5.0
 # The shortest sleep until a retry falls due: a due time already past (clocks that
@@ -156,7 +166,8 @@ class Dispatcher:
         self.identity = identity or worker_identity()
         self.health = DispatcherHealth()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # the senders
+        self._bookkeeper: threading.Thread | None = None
         self._pace_lock = threading.Lock()
         self._last_request = 0.0
         self._listeners_lock = threading.Lock()
@@ -165,6 +176,7 @@ class Dispatcher:
         ahead = min(CLAIM_AHEAD, int(CLAIM_AHEAD_SECONDS / interval)) if interval else CLAIM_AHEAD
         # Claimed deliveries held at most: those being sent plus those queued.
         self._capacity = settings.max_in_flight + max(1, ahead)
+        self._refill_at = max(settings.max_in_flight, int(max(1, ahead) * CLAIM_REFILL))
         # Everything below is guarded by _changed's lock.
         self._changed = threading.Condition()
         self._queue: deque[ClaimedDelivery] = deque()
@@ -175,8 +187,8 @@ class Dispatcher:
         # arriving while a claim runs keeps _look set even when that claim came back short.
         self._hints = 0
         self._due: datetime | None = None  # the earliest retry, when nothing else will wake us
-        self._settling = False  # a worker is writing to the ledger
-        self._sending = 0  # workers busy with a delivery
+        self._settling = False  # the bookkeeper is writing to the ledger
+        self._sending = 0  # senders busy with a delivery
         self._outage = False  # the last failure was the PBX out of reach (cleared by resume_now)
         ledger.on_new_deliveries(self.wake)
 
@@ -188,27 +200,44 @@ class Dispatcher:
         self.health.running = True
         with self._changed:
             self._look = True
+        self._bookkeeper = threading.Thread(target=self._book_loop, name="dispatcher-books", daemon=True)
+        self._bookkeeper.start()
         for number in range(self.settings.max_in_flight):
-            thread = threading.Thread(target=self._run, name=f"dispatcher-{number}", daemon=True)
+            thread = threading.Thread(target=self._send_loop, name=f"dispatcher-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; a request in flight finishes (bounded by the client's timeouts),
-        the outcomes are recorded and the claims not sent go back to the queue."""
-        self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
+        """Stop claiming; a request in flight finishes (bounded by the client's timeouts), and
+        so does one just claimed for a sender that was waiting for it; the outcomes are
+        recorded and the claims not sent go back to the queue."""
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._changed:
+            # A claim just committed for an idle sender goes out, as the request in flight
+            # does (it is in flight in the ledger already); claims queued beyond the senders
+            # go back. The senders take theirs within moments: wait for that, boundedly.
+            handover_ends = time.monotonic() + min(timeout, HANDOVER_WAIT)
+            while not self._handed_over() and time.monotonic() < handover_ends:
+                self._changed.wait(HANDOVER_CHECK)
+            self._stopping.set()
+            self._changed.notify_all()
+        for thread in (*self._threads, *([self._bookkeeper] if self._bookkeeper else [])):
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        self._bookkeeper = None
         self.health.running = False
+
+    def _handed_over(self) -> bool:
+        """No claim is on its way to an idle sender (the lock held)."""
+        idle = self.settings.max_in_flight - self._sending
+        return (not self._threads or self._pause_remaining() > 0
+                or not (self._settling or (self._queue and idle > 0)))
 
     @property
     def workers(self) -> tuple[threading.Thread, ...]:
-        """The worker threads of the running dispatcher (none before ``start`` or after ``stop``):
-        every one of them is alive while it works."""
+        """The sender threads of the running dispatcher (none before ``start`` or after ``stop``):
+        every one of them is alive while it works. A sender leaves when the bookkeeper is gone
+        (nobody would write its outcomes), so their liveness is the whole dispatcher's."""
         return tuple(self._threads)
 
     def recover(self) -> list[int]:
@@ -222,7 +251,7 @@ class Dispatcher:
         """New deliveries may be claimable (cheap: called by the ledger after each commit)."""
         with self._changed:
             self._note_hint()
-            self._changed.notify()
+            self._changed.notify_all()  # the bookkeeper claims; senders waiting on it sleep on
 
     def _note_hint(self) -> None:
         self._look = True
@@ -242,74 +271,101 @@ class Dispatcher:
                 listeners.remove(callback)
             self._outcome_listeners = tuple(listeners)
 
-    # -- the workers ----------------------------------------------------------------
+    # -- the threads ----------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _send_loop(self) -> None:
         try:
-            while (task := self._next_task()) is not None:
-                if isinstance(task, _Books):
-                    self._settle(task)
-                    continue
+            while (delivery := self._next_delivery()) is not None:
                 try:
                     self._pace()
-                    self.process(task)
+                    self.process(delivery)
                 except Exception:
                     # The delivery stays in flight and is checked against the PBX at the next start.
-                    log.exception("delivery %s: could not be processed", task.id)
+                    log.exception("delivery %s: could not be processed", delivery.id)
                     self._sleep(TROUBLE_PAUSE)
                 finally:
                     with self._changed:
                         self._sending -= 1
+                        # A claim may be due now, or a stopping bookkeeper waits for the last sender.
+                        if self._stopping.is_set() or (
+                                not self._settling and self._books_wanted(self._pause_remaining() > 0)):
+                            self._changed.notify_all()
         finally:
             with self._changed:
-                self._changed.notify_all()  # another worker may have results to write now
+                self._changed.notify_all()
 
-    def _next_task(self) -> _Books | ClaimedDelivery | None:
-        """Books to settle, or the next delivery to send, once there is one; None to stop."""
+    def _next_delivery(self) -> ClaimedDelivery | None:
+        """The next claimed delivery to send, once there is one; None to stop."""
+        with self._changed:
+            while not self._stopping.is_set() and self._bookkeeper is not None and self._bookkeeper.is_alive():
+                holding = self._pause_remaining() > 0
+                if not holding and self._queue:
+                    self._sending += 1
+                    delivery = self._queue.popleft()
+                    if not self._settling and self._books_wanted(False):
+                        self._changed.notify_all()  # the queue runs low: the bookkeeper claims more
+                    return delivery
+                self._changed.wait(self._pause_remaining() if holding else None)
+            return None
+
+    def _book_loop(self) -> None:
+        try:
+            while (books := self._next_books()) is not None:
+                self._settle(books)
+        finally:
+            with self._changed:
+                self._changed.notify_all()
+
+    def _next_books(self) -> _Books | None:
+        """The next settlement's work, once one is due; None to stop (all results written)."""
         with self._changed:
             while True:
                 stopping = self._stopping.is_set()
                 holding = stopping or self._pause_remaining() > 0
-                if not self._settling:
-                    books = self._books_due(holding)
-                    if books is not None:
-                        self._settling = True
-                        return books
-                if stopping:
-                    if not self._settling and not self._results and not self._queue:
-                        return None
-                elif not holding and self._queue:
-                    self._sending += 1
-                    return self._queue.popleft()
+                books = self._books_due(holding)
+                if books is not None:
+                    self._settling = True
+                    return books
+                if stopping and not self._sending:
+                    return None
                 timeout = self._idle_timeout(holding)
-                if not self._changed.wait(timeout) and timeout is not None:
+                if not self._changed.wait(timeout) and timeout is not None and not self._results:
                     # A retry fell due, the pause ended, or it is time to look for others' work.
                     self._look, self._due = True, None
 
+    def _books_wanted(self, holding: bool) -> bool:
+        """Whether a settlement is due now (the lock held)."""
+        free = 0 if holding else self._capacity - len(self._queue) - self._sending
+        return bool(
+            (self._results and (holding or not self._queue or len(self._results) >= RESULT_BATCH
+                                or time.monotonic() - self._results_since >= RESULT_DELAY))
+            or (holding and self._queue)
+            # Claim before the senders find the queue empty.
+            or (self._look and free > 0 and len(self._queue) <= self._refill_at)
+        )
+
     def _books_due(self, holding: bool) -> _Books | None:
         """The work for a settlement, if one is due now (the lock held)."""
+        if not self._books_wanted(holding):
+            return None
         release = list(self._queue) if holding else []
         free = 0 if holding else self._capacity - len(self._queue) - self._sending
-        claimable = self._look and free > 0
-        results_due = bool(self._results) and (
-            holding or not self._queue or len(self._results) >= RESULT_BATCH
-            or time.monotonic() - self._results_since >= RESULT_DELAY
-        )
-        # Claim when a worker may find the queue empty, and top it up whenever writing anyway.
-        if not (results_due or release or (claimable and len(self._queue) < self.settings.max_in_flight)):
-            return None
-        books = _Books(self._results, release, free if claimable else 0, self._hints)
+        # Top the queue up whenever writing anyway.
+        books = _Books(self._results, release, free if self._look and free > 0 else 0, self._hints)
         self._results = []
         if release:
             self._queue.clear()
         return books
 
     def _idle_timeout(self, holding: bool) -> float | None:
-        if self._settling or self._stopping.is_set():
-            return None  # the worker settling, or leaving, notifies
+        """How long the bookkeeper may sleep before something falls due by the clock."""
+        if self._stopping.is_set():
+            return None  # the senders leaving notify
         if holding:
             return min(IDLE_WAKEUP, self._pause_remaining())
         timeout = IDLE_WAKEUP
+        if self._results:
+            timeout = max(0.0, self._results_since + RESULT_DELAY - time.monotonic())
         if self._due is not None:
             timeout = min(timeout, max(SHORTEST_DUE_WAIT, (self._due - self.clock()).total_seconds()))
         return timeout
@@ -477,6 +533,8 @@ class Dispatcher:
                 self._results_since = time.monotonic()
             self._results.append((result, outcome))
             self._note_hint()  # the delivery's rooms are free once its result is written
+            if not self._settling and self._books_wanted(self._pause_remaining() > 0):
+                self._changed.notify_all()
 
     def _already_applied(self, delivery: ClaimedDelivery) -> AppliedCheck:
         try:

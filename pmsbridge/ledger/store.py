@@ -11,9 +11,10 @@ Two promises are kept here:
   room's operations reach the PBX in order.
 
 Recording, claiming and writing outcomes run for every PMS message: they use statements
-compiled once (``statements``) and one transaction each. The dispatcher writes the
-outcomes of several attempts and claims the next deliveries in one transaction
-(``settle``).
+compiled once (``statements``). Events that arrive together share a transaction
+(``group_commit``: ``record`` from several threads, ``record_many`` for a swap or a file).
+The dispatcher writes the outcomes of several attempts and claims the next deliveries in
+one transaction (``settle``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from sqlmodel import Session
 from pmsbridge.events import Event, parse_event
 from pmsbridge.ledger import degrade
 from pmsbridge.ledger.database import dialect_insert, reader
+from pmsbridge.ledger.group_commit import GroupCommit
 from pmsbridge.ledger.models import (
     OPEN_STATES,
     AuditEntry,
@@ -84,6 +86,10 @@ log = logging.getLogger(__name__)
 
 # The deliveries that may be claimed, and the ones that hold their rooms.
 CLAIMABLE = (DeliveryState.PENDING, DeliveryState.RETRYING)
+# Events written in one transaction at most: enough to pay one disk sync for many, few
+# enough that the dispatcher's settlements (which wait for the write lock) are not held up
+# for long.
+GROUP_LIMIT = 32
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,36 @@ class RecordResult:
     duplicate: bool = False
     deliveries: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An event for ``Ledger.record_many``: the event, the raw input it came from, who entered it."""
+
+    event: Event
+    raw: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """An event that passed the door, ready to be written."""
+
+    event: Event
+    raw: str  # as stored
+    actor: str | None
+    parsed: str
+    door_notes: tuple[str, ...]
+
+
+class RecordsNotWritten(Exception):
+    """Raised by ``Ledger.record_many`` when some events could not be written; ``results``
+    has, per event in order, its RecordResult, or None when it was not written."""
+
+    def __init__(self, results: list[RecordResult | None]):
+        missing = sum(1 for result in results if result is None)
+        super().__init__(f"{missing} of {len(results)} events could not be written to the ledger")
+        self.results = results
 
 
 @dataclass(frozen=True)
@@ -398,6 +434,7 @@ class Ledger:
         # Two servers on one ledger: run first in every claim and outcome transaction, it
         # raises when this process's term as leader ended (``pmsbridge.ha.leadership``).
         self.fence: Callable[[Transaction], None] | None = None
+        self._group: GroupCommit[_Admitted, RecordResult] = GroupCommit(self._write_events, limit=GROUP_LIMIT)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> Ledger:
@@ -422,7 +459,49 @@ class Ledger:
         nothing and returns the first event's id with ``duplicate=True``. The validator
         checks the event first (``strict`` for the front desk, see ``pmsbridge.validation``):
         a refused event is kept raw, ``REJECTED`` with the reason as its only note.
+
+        Events recorded by several threads at once share transactions (``group_commit``):
+        one arriving while another commits is written with the others that waited, in the
+        next commit; one arriving alone is written at once.
         """
+        admitted = self._admit(Incoming(event, raw, actor), strict)
+        if isinstance(admitted, RecordResult):
+            return admitted
+        (outcome,) = self._group.submit([admitted])
+        return self._recorded(outcome)
+
+    def record_many(self, items: Sequence[Incoming]) -> list[RecordResult]:
+        """Record events that arrived together (a database swap, a file), in order, in as few
+        transactions as they fit in (``GROUP_LIMIT`` events each); returns once all are committed.
+
+        Each event is handled as ``record`` would (duplicates, the door's checks). A
+        transaction is all or nothing; one that fails is done again event by event. When
+        an event cannot be written, the events before it stay committed and the ones after
+        it are not written, so that a caller can record the rest again in order:
+        ``RecordsNotWritten`` is raised with the results (None for each event not written)
+        and the failure as its cause.
+        """
+        admitted = [self._admit(item, False) for item in items]
+        outcomes = iter(self._group.submit([entry for entry in admitted if isinstance(entry, _Admitted)]))
+        results: list[RecordResult | None] = []
+        failure: Exception | None = None
+        for entry in admitted:
+            if isinstance(entry, RecordResult):
+                results.append(entry)
+                continue
+            try:
+                results.append(self._recorded(next(outcomes)))
+            except Exception as err:
+                results.append(None)
+                failure = failure or err
+        if failure is not None:
+            raise RecordsNotWritten(results) from failure
+        return results
+
+    def _admit(self, item: Incoming, strict: bool) -> RecordResult | _Admitted:
+        """An event ready to be written, or what recording it came to without a write
+        transaction: a duplicate's first event, or the door's refusal (kept)."""
+        event = item.event
         if event.source_key is not None:
             first = self._find_by_key(event.source, event.source_key)
             if first is not None:
@@ -432,21 +511,39 @@ class Ledger:
             try:
                 checked = self.validator.check(event, self._local_now(), strict=strict)
             except InputRefused as err:
-                return self._refuse(event, raw, actor, str(err))
+                return self._refuse(event, item.raw, item.actor, str(err))
             event, door_notes = checked.event, checked.notes
-        parsed = event.model_dump_json()
+        return _Admitted(event, storable(item.raw), item.actor, event.model_dump_json(), door_notes)
+
+    def _write_events(self, events: list[_Admitted]) -> list[RecordResult]:
+        """Write admitted events in one transaction (the group commit's writer)."""
         try:
             with self._writing(), transaction(self.engine) as tx:
-                result = self._record_in(tx, event, storable(raw), actor, parsed, door_notes)
+                if len(events) > 1 and self._write_lock is None:
+                    # PostgreSQL: every room of the group locked first, in the fixed order that
+                    # settle() uses, so that the two never wait on each other in a circle.
+                    self._lock_rooms(tx, sorted({room for entry in events for room in rooms_touched(entry.event)}),
+                                     self.clock())
+                results = [self._record_in(tx, entry.event, entry.raw, entry.actor, entry.parsed, entry.door_notes)
+                           for entry in events]
         except IntegrityError:
-            # Another thread or process stored the same (source, source_key) first.
-            first = self._find_by_key(event.source, event.source_key) if event.source_key else None
+            # Another thread or process stored the same (source, source_key) first. In a
+            # group, each event is then written again alone and this finds which.
+            event = events[0].event
+            first = self._find_by_key(event.source, event.source_key) if len(events) == 1 and event.source_key else None
             if first is None:
                 raise
-            return RecordResult(first[0], EventStatus(first[1]), duplicate=True)
-        if result.deliveries:
+            return [RecordResult(first[0], EventStatus(first[1]), duplicate=True)]
+        if any(result.deliveries for result in results):
             self._listeners.fire()
-        return result
+        return results
+
+    @staticmethod
+    def _recorded(outcome: RecordResult | BaseException) -> RecordResult:
+        """The result of an admitted event once written; raises what kept it from being written."""
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _local_now(self) -> datetime:
         return self.clock().astimezone(self.zone).replace(tzinfo=None)

@@ -46,20 +46,20 @@ def test_a_link_swapped_in_after_the_claim_is_set_aside_unread(adapter, drop, le
 
 
 def grow_during_processing(adapter, monkeypatch, extra: bytes, *, rewrite: bool = False) -> None:
-    """The PMS writes to the claimed file while its first row is being recorded."""
-    record = adapter.ledger.record
+    """The PMS writes to the claimed file while its rows are being recorded."""
+    record_many = adapter.ledger.record_many
     done = []
 
-    def record_while_written(event, raw, **kwargs):
+    def record_while_written(items):
         if not done:
             done.append(True)
             [claimed] = adapter.folder.processing.iterdir()
             with claimed.open("wb" if rewrite else "ab") as handle:
                 handle.write(extra)
             os.utime(claimed, ns=(claimed.stat().st_mtime_ns + 10**9,) * 2)
-        return record(event, raw, **kwargs)
+        return record_many(items)
 
-    monkeypatch.setattr(adapter.ledger, "record", record_while_written)
+    monkeypatch.setattr(adapter.ledger, "record_many", record_while_written)
 
 
 def test_rows_written_while_a_file_is_processed_are_recorded_once_and_nothing_twice(adapter, drop, ledger,
