@@ -18,12 +18,17 @@ The threads sleep until the ledger commits new deliveries (``Ledger.on_new_deliv
 the earliest retry falls due; they never poll the database on a fixed interval while
 there is work. Failures are sorted by scope:
 
-- the request was refused (``PbxRequestRejected``, a permanent error): the delivery is
-  dead at once, the room is flagged, and the room's later deliveries go on;
+- the request was refused (``PbxRequestRejected``, a permanent error): a check-in, update
+  or move is sent once more without its optional fields (``degrade``) and delivered with
+  the room flagged; otherwise, or when that is refused too, the delivery is dead at once,
+  the room is flagged, and the room's later open deliveries are skipped (its next event,
+  a replay or a repair sends what the PBX lacks);
 - the PBX could not be reached, is busy or rebooting (transient): the delivery retries
-  with exponential backoff and jitter, honouring the PBX's retry-after, until the retry
-  budget is spent; meanwhile the whole dispatcher pauses, so an outage costs one probe
-  per backoff step instead of one failed request per room;
+  with exponential backoff and jitter, or after the PBX's retry-after as given, until the
+  retry budget is spent; meanwhile the whole dispatcher pauses (at most ``OUTAGE_PAUSE``
+  while the PBX is out of reach), so an outage costs one probe per pause instead of one
+  failed request per room, and the health probe's first answer ends the wait
+  (``resume_now``);
 - the PBX refused our credentials or certificate (permanent for the site, not for the
   delivery): nothing goes dead, the dispatcher pauses and says why in its health.
 """
