@@ -28,6 +28,7 @@ import json
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -84,7 +85,7 @@ def never_connected(err: requests.exceptions.RequestException) -> bool:
         isinstance(item, NewConnectionError) for item in exception_chain(err))
 
 
-class PostingThread:
+class PostingThread(ABC):
     """A thread that sends due postings one at a time (``send_next``) until none is left, then waits."""
 
     thread_name = "postings"
@@ -119,9 +120,9 @@ class PostingThread:
             self._wake.wait(IDLE_INTERVAL)
             self._wake.clear()
 
+    @abstractmethod
     def send_next(self) -> bool:
         """Send the oldest due posting; False when there was none."""
-        raise NotImplementedError
 
 
 class PostingSender(PostingThread):
