@@ -85,8 +85,13 @@ def test_a_chunked_post_is_cut_off_at_the_largest_body_a_route_takes(web_service
                 sent += 65536
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server closed the connection: what it had to say is already on its way
-        answer = answer_of(connection)
-    assert answer.startswith(b"HTTP/1.1 413 ")
+        try:
+            answer = answer_of(connection)
+        except ConnectionResetError:
+            # A server that closes with bytes unread resets the connection, and the reset may
+            # discard its 413 on the way: the cut-off body below is what proves the cap then.
+            answer = None
+    assert answer is None or answer.startswith(b"HTTP/1.1 413 ")
     assert sent < 4 * MAX_REQUEST_BYTES
 
 
