@@ -93,6 +93,12 @@ def test_kill_9_of_the_leader_mid_stream_loses_and_doubles_nothing(database_url,
     assert run.operations > 900
 
 
+def pbx_quiet_for(emulator, seconds: float) -> bool:
+    """No request with a pmsapi operation reached the emulator in the last ``seconds``."""
+    recent = [request for request in emulator.requests_log if request.operation]
+    return not recent or time.monotonic() - recent[-1].time >= seconds
+
+
 @needs_postgres
 def test_a_frozen_leader_sends_nothing_after_the_takeover_and_steps_down(database_url, tmp_path, emulator,
                                                                            simulator, bridges):
@@ -116,6 +122,10 @@ def test_a_frozen_leader_sends_nothing_after_the_takeover_and_steps_down(databas
     wait_until(lambda: second.role() == "leader", 60, "server-b takes over")
     emulator.set_faults(latency=0.0)
     wait_until(lambda: open_deliveries(database_url) == 0, 120, "server-b settles everything")
+    # The new leader's own follow-ups (the takeover's swap, a reconciliation) are over too
+    # once the PBX has heard nothing for a while: what comes after the thaw is the old leader's.
+    wait_until(lambda: pbx_quiet_for(emulator, 3.0) and open_deliveries(database_url) == 0, 120,
+               "the PBX hears nothing more from server-b")
     before = len(emulator.requests_log)
     first.signal(signal.SIGCONT)
     assert first.process.wait(60) == EXIT_DEPOSED
