@@ -8,6 +8,7 @@ from a challenge/login exchange and lives in memory only.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import threading
@@ -16,9 +17,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
-from urllib3.exceptions import ProtocolError
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from pmsbridge.config import PbxSettings
 from pmsbridge.pbx.errors import (
@@ -29,7 +38,6 @@ from pmsbridge.pbx.errors import (
     PbxUnreachable,
     describe_os_error,
     error_for_status,
-    exception_chain,
 )
 from pmsbridge.pbx.names import NamePolicy
 from pmsbridge.pbx.pmsapi import build_document, pms_token, pmsapi_request
@@ -40,6 +48,8 @@ log = logging.getLogger(__name__)
 # After the PBX refused our credentials, no login is tried for this long (or for the ban
 # period the PBX announced, if longer): a retry loop must not walk the PBX into a ban.
 AUTH_COOLDOWN = 300.0
+
+_JSON = {"Content-Type": "application/json"}
 
 # The cdrapi action returns at most this many records per request.
 CDR_PAGE_LIMIT = 1000
@@ -104,8 +114,7 @@ class PbxClient:
     Busy answers (-45/-46/-57) raise PbxBusy with ``retry_after``; the client never sleeps
     or retries on its own, the caller schedules the retry. Every failure is a PbxError.
 
-    ``session`` may be given to share a requests session; the client mounts its TLS
-    adapter on it for pbx.url (so one session serves one [pbx] configuration).
+    Requests go over keep-alive connections, one per thread sending at the time.
     ``clock`` (monotonic seconds) times the session and the login pause.
     ``observer``, when given, is called as ``observer(action, seconds)`` after every HTTP
     exchange, failed ones included (metrics: request latency). ``gate``, when given, is asked
@@ -117,7 +126,6 @@ class PbxClient:
         self,
         settings: PbxSettings,
         *,
-        session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Callable[[str, float], None] | None = None,
         gate: Callable[[], str | None] | None = None,
@@ -126,20 +134,16 @@ class PbxClient:
         self._clock = clock
         self._observer = observer
         self._gate = gate
-        self._api_url = settings.url + "/api"
-        self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self._timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
         self._pms_token = pms_token(settings.pms_username, settings.pms_password.get_secret_value())
         self._names = NamePolicy.from_settings(settings)
-        self._owns_session = session is None
-        if session is None:
-            session = requests.Session()
-            # Proxies, .netrc credentials and CA bundles from the environment are not for the PBX.
-            session.trust_env = False
+        # requests' adapter builds the keep-alive pool with the [pbx] trust settings; the
+        # requests go through that pool directly (see _post). No proxies, .netrc or CA
+        # bundles from the environment: they are not for the PBX.
         self._adapter = PbxTlsAdapter(settings)
-        session.mount(settings.url + "/", self._adapter)
-        self._session = session
-        # Every API request is this one with its own body (see _post).
-        self._template = session.prepare_request(requests.Request("POST", self._api_url))
+        api_url = settings.url + "/api"
+        self._pool = self._adapter.pool_for(api_url)
+        self._api_path = urlsplit(api_url).path
         warn_if_unverified(settings)
 
         self._login_lock = threading.Lock()
@@ -294,11 +298,10 @@ class PbxClient:
             self._refused_login = None
 
     def close(self) -> None:
-        """Forget the session and close the connections (of the session, if the client made it)."""
+        """Forget the session and close the connections."""
         with self._state_lock:
             self._cookie = None
-        if self._owns_session:
-            self._session.close()
+        self._adapter.close()
 
     @property
     def health(self) -> PbxHealth:
@@ -427,48 +430,52 @@ class PbxClient:
         started = time.monotonic()
         try:
             reply = self._post({"request": request})
-        except requests.exceptions.SSLError as err:
+        except SSLError as err:
             raise tls_failure(err, self._settings) from err
-        except requests.exceptions.ConnectTimeout as err:
+        except NewConnectionError as err:  # refused, unknown host: before ConnectTimeoutError, its base
+            raise PbxUnreachable(f"cannot connect to the PBX at {url} (pbx.url): {describe_os_error(err)}",
+                                 action=action) from err
+        except ConnectTimeoutError as err:
             raise PbxUnreachable(
                 f"cannot connect to the PBX at {url} (pbx.url): no connection within "
                 f"{self._settings.connect_timeout:g} s (pbx.connect_timeout)",
                 action=action,
             ) from err
-        except requests.exceptions.ReadTimeout as err:
+        except ReadTimeoutError as err:
             raise PbxUnreachable(
                 f"the PBX at {url} did not answer {action} within {self._settings.read_timeout:g} s (pbx.read_timeout)",
                 action=action,
                 maybe_applied=True,
             ) from err
-        except requests.exceptions.RequestException as err:
-            reason = describe_os_error(err)
-            dropped = any(isinstance(item, ProtocolError) for item in exception_chain(err))
-            if dropped:
-                message = f"the PBX at {url} dropped the connection during {action} ({reason})"
-            else:
-                message = f"cannot connect to the PBX at {url} (pbx.url): {reason}"
-            raise PbxUnreachable(message, action=action, maybe_applied=dropped) from err
+        except ProtocolError as err:
+            raise PbxUnreachable(
+                f"the PBX at {url} dropped the connection during {action} ({describe_os_error(err)})",
+                action=action,
+                maybe_applied=True,
+            ) from err
+        except (HTTPError, OSError) as err:
+            raise PbxUnreachable(f"cannot connect to the PBX at {url} (pbx.url): {describe_os_error(err)}",
+                                 action=action) from err
         finally:
             if self._observer is not None:
                 self._observer(action, time.monotonic() - started)
 
-        if reply.status_code >= 500:
+        if reply.status >= 500:
             raise PbxUnreachable(
-                f"the PBX at {url} answered {action} with HTTP {reply.status_code} {reply.reason}; it may be "
+                f"the PBX at {url} answered {action} with HTTP {reply.status} {reply.reason}; it may be "
                 f"restarting or overloaded",
                 action=action,
                 maybe_applied=True,
             )
-        if reply.status_code != 200:
+        if reply.status != 200:
             raise PbxProtocolError(
-                f"the server at {url} answered {action} with HTTP {reply.status_code} {reply.reason}; check that "
+                f"the server at {url} answered {action} with HTTP {reply.status} {reply.reason}; check that "
                 f"pbx.url is the PBX's HTTPS API address (e.g. https://192.0.2.10:8089)",
                 action=action,
             )
         try:
-            body = reply.json()
-        except requests.exceptions.JSONDecodeError as err:
+            body = json.loads(reply.data)
+        except ValueError as err:
             raise PbxProtocolError(
                 f"the server at {url} answered {action} with something that is not JSON; check pbx.url",
                 action=action,
@@ -489,17 +496,16 @@ class PbxClient:
             raise error_for_status(status, body, action)
         return body
 
-    def _post(self, payload: dict[str, Any]) -> requests.Response:
-        """POST ``payload`` as JSON to the API, straight through the TLS adapter.
+    def _post(self, payload: dict[str, Any]) -> urllib3.BaseHTTPResponse:
+        """POST ``payload`` as JSON to the API through the pinned keep-alive pool, read whole.
 
-        A request prepared once is copied and given its body: the session's own work for
-        each request (merging environment settings, hooks, cookie jars, redirects) buys
-        nothing for this API and cost as much CPU as the rest of the request. The adapter
-        still applies the [pbx] trust settings and raises requests' exceptions.
+        Straight through urllib3, not a requests session or adapter: their work for each
+        request (environment settings, hooks, cookie jars, redirects, response objects) buys
+        nothing for this API and cost as much CPU as the rest of a request. Retries are off:
+        the dispatcher decides when to send again. Raises urllib3's exceptions.
         """
-        request = self._template.copy()
-        request.prepare_body(None, None, payload)
-        return self._adapter.send(request, timeout=self._timeout)
+        return self._pool.urlopen("POST", self._api_path, body=json.dumps(payload).encode(), headers=_JSON,
+                                  retries=False, redirect=False, timeout=self._timeout, preload_content=True)
 
     def _cdr_records(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         records = body.get("cdr_root") or []

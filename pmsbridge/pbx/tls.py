@@ -24,7 +24,9 @@ import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
+from urllib3 import HTTPSConnectionPool
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.ssl_ import create_urllib3_context
 
@@ -93,6 +95,14 @@ class PbxTlsAdapter(HTTPAdapter):
     def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True, cert: Any = None,
              proxies: Any = None) -> Any:
         return super().send(request, stream=stream, timeout=timeout, verify=self.verify, cert=cert, proxies=proxies)
+
+    def pool_for(self, url: str) -> HTTPSConnectionPool:
+        """The keep-alive connection pool this adapter sends ``url``'s requests through, with
+        the [pbx] trust settings applied (pin, CA file, legacy TLS): for a caller that posts
+        through urllib3 itself, without requests' per-request work."""
+        request = PreparedRequest()
+        request.prepare_url(url, None)
+        return self.get_connection_with_tls_context(request, self.verify)
 
 
 def warn_if_unverified(settings: PbxSettings) -> None:

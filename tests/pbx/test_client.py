@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
 from datetime import datetime
 
 import pytest
-import requests
+import urllib3
 
 from pmsbridge.pbx.client import AUTH_COOLDOWN, PbxClient
 from pmsbridge.pbx.errors import (
@@ -121,20 +122,6 @@ def test_concurrent_callers_share_one_login(client, emulator):
     assert emulator.counters()["getSystemStatus"] == 40
 
 
-def test_an_injected_session_gets_the_pinned_adapter(pbx_settings, emulator):
-    with requests.Session() as session:
-        client = PbxClient(pbx_settings(), session=session)
-        client.system_status()
-        client.close()
-        # The caller's session stays usable (the client closes only what it made), and its
-        # requests to the PBX now go through the pinned adapter whatever verify says.
-        assert session.get(emulator.url + "/sim/state", verify=True).status_code == 200
-    with requests.Session() as session:
-        wrong_pin = PbxClient(pbx_settings(tls_fingerprint="sha256:" + "ab" * 32), session=session)
-        with pytest.raises(PbxTlsError, match=r"does not match pbx\.tls_fingerprint"):
-            wrong_pin.system_status()
-
-
 # -- refused logins ------------------------------------------------------------------------
 
 
@@ -215,7 +202,7 @@ def test_a_closed_port_is_unreachable_and_names_the_url(make_client, closed_port
     assert str(caught.value) == f"cannot connect to the PBX at {url} (pbx.url): connection refused"
     assert not caught.value.permanent
     assert client.health.last_error == str(caught.value)
-    assert isinstance(caught.value.__cause__, requests.ConnectionError)
+    assert isinstance(caught.value.__cause__, urllib3.exceptions.NewConnectionError)
 
 
 def test_http_500_is_unreachable(client, emulator):
@@ -269,7 +256,7 @@ def test_an_answer_that_is_not_json_is_a_protocol_error(make_client, https_serve
     with pytest.raises(PbxProtocolError, match=r"not JSON; check pbx\.url") as caught:
         client.login()
     assert not caught.value.permanent
-    assert isinstance(caught.value.__cause__, requests.JSONDecodeError)
+    assert isinstance(caught.value.__cause__, json.JSONDecodeError)
 
 
 class StatuslessHandler(PbxLikeHandler):
