@@ -195,6 +195,10 @@ class Dispatcher:
         self._settling = False  # the bookkeeper is writing to the ledger
         self._sending = 0  # senders busy with a delivery
         self._outage = False  # the last failure was the PBX out of reach (cleared by resume_now)
+        # Documents of queued deliveries, built by the bookkeeper while a request is in flight
+        # so that a sender goes straight to the PBX (by delivery id; a sender that finds none
+        # builds its own).
+        self._documents: dict[int, str] = {}
         ledger.on_new_deliveries(self.wake)
 
     # -- life cycle -----------------------------------------------------------------
@@ -398,6 +402,8 @@ class Dispatcher:
         for _, outcome in books.results:
             if outcome is not None:
                 self._tell(outcome)
+        for delivery in books.release:
+            self._documents.pop(delivery.id, None)
         short = len(settled.claimed) < books.claim
         with self._changed:
             self._settling = False
@@ -408,6 +414,15 @@ class Dispatcher:
             self._changed.notify_all()
         if idle:
             self._note_due()
+        self._prepare(settled.claimed)
+
+    def _prepare(self, claimed: list[ClaimedDelivery]) -> None:
+        """Build the documents of deliveries just queued (a sender may take one meanwhile)."""
+        for delivery in claimed:
+            try:
+                self._documents[delivery.id] = self.document_for(delivery)
+            except (UnmappedRoom, ValueError):
+                pass  # the sender meets the same error and records it
 
     def _note_due(self) -> None:
         """With nothing claimable and nothing in hand, find when the earliest retry falls due."""
@@ -469,11 +484,13 @@ class Dispatcher:
 
     def process(self, delivery: ClaimedDelivery) -> None:
         """Send one claimed delivery; its outcome is recorded (and then told) by the bookkeeper."""
-        try:
-            document = self.document_for(delivery)
-        except (UnmappedRoom, ValueError) as err:
-            self._dead(delivery, str(err), None, None)
-            return
+        document = self._documents.pop(delivery.id, None)
+        if document is None:
+            try:
+                document = self.document_for(delivery)
+            except (UnmappedRoom, ValueError) as err:
+                self._dead(delivery, str(err), None, None)
+                return
         if delivery.uncertain:
             check = self._already_applied(delivery)
             if check is AppliedCheck.APPLIED:
