@@ -2,8 +2,9 @@
 
     python -m bench.fias_swap [--rooms 2000] [--latency 0.02]
 
-1. bridge: the simulator holds N in-house guests; a FiasAdapter on an empty SQLite ledger
-   links up, asks for a swap (DR, as at the first link-up of a new ledger), records the
+1. bridge: the simulator, in a process of its own as a PMS is another machine, holds N
+   in-house guests; a FiasAdapter on an empty SQLite ledger links up, asks for a swap
+   (DR, as at the first link-up of a new ledger), records the
    resulting check-ins, and the dispatcher sends them to a PBX emulator in its own process.
    Timed from the adapter's start until the dispatcher reports the last check-in accepted;
    the emulator's /sim/state is then checked to show every room occupied.
@@ -12,23 +13,28 @@
    limit of any client of this PBX.
 Both with the SQLite ledger's synchronous = FULL (the default) and NORMAL
 (bridge.sqlite_synchronous); ``--latency`` makes the emulator answer that many seconds
-late, as a real unit would. Printed: the times and the ratio bridge time / raw time
+late, as a real unit would (default 2 ms). Printed: the times and the ratio bridge time / raw time
 (target <= 1.25). No assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import socket
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import requests
 
 from bench.common import (
     HOTEL_ZONE,
+    DEFAULT_LATENCY,
     SYNCHRONOUS_MODES,
     RawClient,
     emulator_process,
@@ -80,18 +86,42 @@ def drain(sim: FiasSimulator) -> None:
             pass  # read what it sends until it notices the close
 
 
+def serve_swap(count: int, ports: Connection, stop: Event) -> None:
+    """The PMS, in a process of its own (as it is another machine): a FIAS simulator holding
+    ``count`` in-house guests, drained, its port sent on ``ports``; up until ``stop``."""
+    sim = FiasSimulator(SimulatorOptions(rooms=room_numbers(count), link_end_wait=1.0))
+    sim.start()
+    for room in room_numbers(count):
+        sim.check_in(room, f"Guest{room}", first_name="Bench")
+    drain(sim)
+    ports.send(sim.port)
+    stop.wait()
+    sim.stop()
+
+
+@contextmanager
+def pms_process(count: int):
+    """The port of a FIAS simulator with ``count`` in-house guests in a process of its own."""
+    context = multiprocessing.get_context("spawn")
+    receiving, sending = context.Pipe(duplex=False)
+    stop = context.Event()
+    process = context.Process(target=serve_swap, args=(count, sending, stop), daemon=True)
+    process.start()
+    try:
+        if not receiving.poll(120):
+            raise RuntimeError("the FIAS simulator did not start")
+        yield receiving.recv()
+    finally:
+        stop.set()
+        process.join(30)
+
+
 def run_bridge(workdir: Path, count: int, synchronous: str,
                latency: float) -> tuple[float, float, float, list[str], int]:
     """(seconds until the PBX holds every guest, until the swap was received (DE), until its
     events were recorded; the check-in documents sent; rooms the emulator shows occupied)."""
-    with emulator_process(workdir / "bridge", count) as (url, fingerprint):
+    with emulator_process(workdir / "bridge", count) as (url, fingerprint), pms_process(count) as pms_port:
         set_latency(url, latency)
-        sim = FiasSimulator(SimulatorOptions(rooms=room_numbers(count), link_end_wait=1.0))
-        sim.start()
-        for room in room_numbers(count):
-            sim.check_in(room, f"Guest{room}", first_name="Bench")
-        drain(sim)
-
         ledger = sqlite_ledger(workdir, synchronous)
         pbx = pbx_settings(url, fingerprint)
         settings = Settings(bridge=BridgeSettings(timezone=HOTEL_ZONE, state_dir=workdir), pbx=pbx)
@@ -112,7 +142,7 @@ def run_bridge(workdir: Path, count: int, synchronous: str,
 
         dispatcher.on_outcome(on_outcome)
         dispatcher.start()
-        adapter = FiasAdapter(FiasSettings(port=sim.port), AdapterContext(settings, ledger, dispatcher))
+        adapter = FiasAdapter(FiasSettings(port=pms_port), AdapterContext(settings, ledger, dispatcher))
         started = time.perf_counter()
         adapter.start()
         swap_received = swap_recorded = None
@@ -137,7 +167,6 @@ def run_bridge(workdir: Path, count: int, synchronous: str,
         adapter.stop()
         dispatcher.stop()
         client.close()
-        sim.stop()
         ledger.engine.dispose()
         return elapsed, swap_received, swap_recorded, documents, occupied
 
@@ -155,7 +184,8 @@ def run_raw(workdir: Path, rooms: int, documents: list[str], latency: float) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=2000)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds the emulator waits before answering")
+    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY,
+                        help="seconds the emulator waits before answering")
     args = parser.parse_args()
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
