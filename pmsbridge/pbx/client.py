@@ -17,17 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
-
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from pmsbridge.config import PbxSettings
 from pmsbridge.pbx.errors import (
@@ -36,20 +25,18 @@ from pmsbridge.pbx.errors import (
     PbxProtocolError,
     PbxSessionError,
     PbxUnreachable,
-    describe_os_error,
     error_for_status,
 )
 from pmsbridge.pbx.names import NamePolicy
 from pmsbridge.pbx.pmsapi import build_document, pms_token, pmsapi_request
-from pmsbridge.pbx.tls import PbxTlsAdapter, tls_failure, warn_if_unverified
+from pmsbridge.pbx.tls import warn_if_unverified
+from pmsbridge.pbx.transport import PbxConnections
 
 log = logging.getLogger(__name__)
 
 # After the PBX refused our credentials, no login is tried for this long (or for the ban
 # period the PBX announced, if longer): a retry loop must not walk the PBX into a ban.
 AUTH_COOLDOWN = 300.0
-
-_JSON = {"Content-Type": "application/json"}
 
 # The cdrapi action returns at most this many records per request.
 CDR_PAGE_LIMIT = 1000
@@ -134,16 +121,9 @@ class PbxClient:
         self._clock = clock
         self._observer = observer
         self._gate = gate
-        self._timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
         self._pms_token = pms_token(settings.pms_username, settings.pms_password.get_secret_value())
         self._names = NamePolicy.from_settings(settings)
-        # requests' adapter builds the keep-alive pool with the [pbx] trust settings; the
-        # requests go through that pool directly (see _post). No proxies, .netrc or CA
-        # bundles from the environment: they are not for the PBX.
-        self._adapter = PbxTlsAdapter(settings)
-        api_url = settings.url + "/api"
-        self._pool = self._adapter.pool_for(api_url)
-        self._api_path = urlsplit(api_url).path
+        self._connections = PbxConnections(settings)
         warn_if_unverified(settings)
 
         self._login_lock = threading.Lock()
@@ -301,7 +281,7 @@ class PbxClient:
         """Forget the session and close the connections."""
         with self._state_lock:
             self._cookie = None
-        self._adapter.close()
+        self._connections.close()
 
     @property
     def health(self) -> PbxHealth:
@@ -429,33 +409,7 @@ class PbxClient:
             raise PbxUnreachable(refusal, action=action)
         started = time.monotonic()
         try:
-            reply = self._post({"request": request})
-        except SSLError as err:
-            raise tls_failure(err, self._settings) from err
-        except NewConnectionError as err:  # refused, unknown host: before ConnectTimeoutError, its base
-            raise PbxUnreachable(f"cannot connect to the PBX at {url} (pbx.url): {describe_os_error(err)}",
-                                 action=action) from err
-        except ConnectTimeoutError as err:
-            raise PbxUnreachable(
-                f"cannot connect to the PBX at {url} (pbx.url): no connection within "
-                f"{self._settings.connect_timeout:g} s (pbx.connect_timeout)",
-                action=action,
-            ) from err
-        except ReadTimeoutError as err:
-            raise PbxUnreachable(
-                f"the PBX at {url} did not answer {action} within {self._settings.read_timeout:g} s (pbx.read_timeout)",
-                action=action,
-                maybe_applied=True,
-            ) from err
-        except ProtocolError as err:
-            raise PbxUnreachable(
-                f"the PBX at {url} dropped the connection during {action} ({describe_os_error(err)})",
-                action=action,
-                maybe_applied=True,
-            ) from err
-        except (HTTPError, OSError) as err:
-            raise PbxUnreachable(f"cannot connect to the PBX at {url} (pbx.url): {describe_os_error(err)}",
-                                 action=action) from err
+            reply = self._connections.post(json.dumps({"request": request}).encode(), action)
         finally:
             if self._observer is not None:
                 self._observer(action, time.monotonic() - started)
@@ -495,17 +449,6 @@ class PbxClient:
         if status != 0:
             raise error_for_status(status, body, action)
         return body
-
-    def _post(self, payload: dict[str, Any]) -> urllib3.BaseHTTPResponse:
-        """POST ``payload`` as JSON to the API through the pinned keep-alive pool, read whole.
-
-        Straight through urllib3, not a requests session or adapter: their work for each
-        request (environment settings, hooks, cookie jars, redirects, response objects) buys
-        nothing for this API and cost as much CPU as the rest of a request. Retries are off:
-        the dispatcher decides when to send again. Raises urllib3's exceptions.
-        """
-        return self._pool.urlopen("POST", self._api_path, body=json.dumps(payload).encode(), headers=_JSON,
-                                  retries=False, redirect=False, timeout=self._timeout, preload_content=True)
 
     def _cdr_records(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         records = body.get("cdr_root") or []

@@ -16,18 +16,12 @@ parameters current OpenSSL refuses (DH_KEY_TOO_SMALL).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
-import re
 import socket
 import ssl
-import warnings
-from typing import Any
 from urllib.parse import urlsplit
 
-from requests import PreparedRequest
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPSConnectionPool
-from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.ssl_ import create_urllib3_context
 
 from pmsbridge.config import PbxSettings
@@ -38,11 +32,6 @@ log = logging.getLogger(__name__)
 # Accepts DH groups and keys below 2048 bits, which OpenSSL 3 refuses at its default level.
 LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
 
-# urllib3 reports a pin mismatch only through this message.
-_PIN_MISMATCH = re.compile(
-    r'Fingerprints did not match\. Expected "(?P<expected>[0-9a-f]+)", got "(?P<actual>[0-9a-f]+)"'
-)
-
 
 def certificate_fingerprint(der: bytes) -> str:
     """``sha256:<hex>`` of a DER-encoded certificate, the form pbx.tls_fingerprint takes."""
@@ -50,59 +39,49 @@ def certificate_fingerprint(der: bytes) -> str:
 
 
 def legacy_context() -> ssl.SSLContext:
-    """An SSL context that accepts the weak DH parameters of old firmware.
-
-    Hostname checking is left to urllib3 (it needs ``check_hostname`` off to switch
-    verification per connection); whether the certificate is verified is still decided by
-    the verify mode urllib3 sets from the settings.
-    """
+    """An SSL context that accepts the weak DH parameters of old firmware (nothing verified:
+    the caller sets what to check)."""
     context = create_urllib3_context()
     context.set_ciphers(LEGACY_CIPHERS)
     context.check_hostname = False
     return context
 
 
-class PbxTlsAdapter(HTTPAdapter):
-    """A requests transport adapter that applies the [pbx] trust settings to every request.
+def trust_context(settings: PbxSettings) -> ssl.SSLContext:
+    """The SSL context for connections to the PBX under the [pbx] trust settings.
 
-    It overrides the ``verify`` argument a session passes, so a session that mounts it
-    cannot weaken the configured trust by accident. Retries are off: the dispatcher
-    decides when to send a request again.
+    urllib3's defaults (TLS 1.2 or newer, its cipher choice). With a pin, or verify = false,
+    the handshake checks nothing and the pin is checked right after it (``check_pin``);
+    otherwise the certificate must chain to pbx.ca_file, or to the system's CAs, and name
+    the host of pbx.url.
     """
+    context = legacy_context() if settings.legacy_tls else create_urllib3_context()
+    if settings.tls_fingerprint or not settings.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    if settings.ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.ca_file))
+    else:
+        context.load_default_certs()
+    return context
 
-    def __init__(self, settings: PbxSettings, *, pool_maxsize: int = 8):
-        self._settings = settings
-        super().__init__(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        if self._settings.tls_fingerprint:
-            # urllib3 compares the SHA-256 of the DER certificate in constant time.
-            pool_kwargs["assert_fingerprint"] = self._settings.tls_fingerprint.removeprefix("sha256:")
-        if self._settings.legacy_tls:
-            pool_kwargs["ssl_context"] = legacy_context()
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-    @property
-    def verify(self) -> bool | str:
-        """The ``verify`` value requests needs for these settings."""
-        if self._settings.tls_fingerprint or not self._settings.verify:
-            # With a pin, the pin is the whole check: no CA, no hostname.
-            return False
-        if self._settings.ca_file is not None:
-            return str(self._settings.ca_file)
-        return True
-
-    def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True, cert: Any = None,
-             proxies: Any = None) -> Any:
-        return super().send(request, stream=stream, timeout=timeout, verify=self.verify, cert=cert, proxies=proxies)
-
-    def pool_for(self, url: str) -> HTTPSConnectionPool:
-        """The keep-alive connection pool this adapter sends ``url``'s requests through, with
-        the [pbx] trust settings applied (pin, CA file, legacy TLS): for a caller that posts
-        through urllib3 itself, without requests' per-request work."""
-        request = PreparedRequest()
-        request.prepare_url(url, None)
-        return self.get_connection_with_tls_context(request, self.verify)
+def check_pin(der: bytes | None, settings: PbxSettings) -> None:
+    """Raise PbxTlsError unless the certificate ``der`` matches pbx.tls_fingerprint (if set)."""
+    if not settings.tls_fingerprint:
+        return
+    if der is None:
+        raise PbxTlsError(f"the PBX at {settings.url} sent no certificate to check against pbx.tls_fingerprint")
+    actual = certificate_fingerprint(der)
+    if not hmac.compare_digest(actual, settings.tls_fingerprint):
+        raise PbxTlsError(
+            f"the certificate of the PBX at {settings.url} ({actual}) does not match "
+            f"pbx.tls_fingerprint ({settings.tls_fingerprint}); if the PBX certificate was replaced on "
+            f"purpose, check it with `pmsbridge pbx fingerprint` and update pbx.tls_fingerprint"
+        )
 
 
 def warn_if_unverified(settings: PbxSettings) -> None:
@@ -113,8 +92,6 @@ def warn_if_unverified(settings: PbxSettings) -> None:
         "TLS verification of the PBX is off (pbx.verify = false): anyone on the network path can "
         "impersonate it; pin its certificate with pbx.tls_fingerprint (see `pmsbridge pbx fingerprint`)"
     )
-    # The warning above is the one operators need; urllib3 would repeat its own on every request.
-    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 def weak_dh_error(url: str) -> PbxTlsError:
@@ -127,16 +104,7 @@ def weak_dh_error(url: str) -> PbxTlsError:
 def tls_failure(err: BaseException, settings: PbxSettings) -> PbxTlsError:
     """Translate a failed TLS handshake with the PBX into a PbxTlsError saying what to fix."""
     chain = list(exception_chain(err))
-    texts = " ".join(str(item) for item in chain)
     url = settings.url
-
-    mismatch = _PIN_MISMATCH.search(texts)
-    if mismatch:
-        return PbxTlsError(
-            f"the certificate of the PBX at {url} (sha256:{mismatch['actual']}) does not match "
-            f"pbx.tls_fingerprint (sha256:{mismatch['expected']}); if the PBX certificate was replaced on "
-            f"purpose, check it with `pmsbridge pbx fingerprint` and update pbx.tls_fingerprint"
-        )
     if any(isinstance(item, ssl.SSLError) and item.reason == "DH_KEY_TOO_SMALL" for item in chain):
         return weak_dh_error(url)
     verify_errors = [item for item in chain if isinstance(item, ssl.SSLCertVerificationError | ssl.CertificateError)]

@@ -10,9 +10,8 @@ import threading
 from datetime import datetime
 
 import pytest
-import urllib3
 
-from pmsbridge.pbx.client import AUTH_COOLDOWN, PbxClient
+from pmsbridge.pbx.client import AUTH_COOLDOWN
 from pmsbridge.pbx.errors import (
     PbxApplyBlocked,
     PbxAuthError,
@@ -20,7 +19,6 @@ from pmsbridge.pbx.errors import (
     PbxProtocolError,
     PbxRequestRejected,
     PbxSessionError,
-    PbxTlsError,
     PbxUnreachable,
 )
 from tests.pbx.conftest import API_PASSWORD, PMS_PASSWORD, PMS_USER, PbxLikeHandler
@@ -202,7 +200,7 @@ def test_a_closed_port_is_unreachable_and_names_the_url(make_client, closed_port
     assert str(caught.value) == f"cannot connect to the PBX at {url} (pbx.url): connection refused"
     assert not caught.value.permanent
     assert client.health.last_error == str(caught.value)
-    assert isinstance(caught.value.__cause__, urllib3.exceptions.NewConnectionError)
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
 
 def test_http_500_is_unreachable(client, emulator):
