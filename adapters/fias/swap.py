@@ -57,6 +57,9 @@ class SwapCollector:
 
     def __init__(self) -> None:
         self._rooms: dict[str, list[Guest]] = {}
+        # Reservation -> the rooms a guest of it was placed in (some may have lost it since):
+        # a check-in looks there for the reservation's earlier room, not through every room.
+        self._placed: dict[str, set[str]] = {}
         self._raws: dict[str, list[str]] = {}
         self.records = 0
         self.notes: list[str] = []
@@ -93,9 +96,10 @@ class SwapCollector:
 
     def _check_in(self, room: str, guest: Guest, shared: bool) -> None:
         if guest.reservation is not None:
-            for other, guests in self._rooms.items():
-                if other != room:
-                    guests[:] = [listed for listed in guests if listed.reservation != guest.reservation]
+            for other in self._placed.get(guest.reservation, set()) - {room}:
+                guests = self._rooms[other]
+                guests[:] = [listed for listed in guests if listed.reservation != guest.reservation]
+            self._placed[guest.reservation] = {room}
         guests = self._rooms.setdefault(room, [])
         index = _position(guests, guest.reservation)
         if index is not None:
@@ -118,7 +122,9 @@ class SwapCollector:
         if index is None:
             self.notes.append(f"room {room}: guest change for a guest not (yet) in the swap left out")
             return
-        guests[index] = _merge(guests[index], guest)
+        guests[index] = merged = _merge(guests[index], guest)
+        if merged.reservation is not None:
+            self._placed.setdefault(merged.reservation, set()).add(room)
 
     def _move(self, move: RoomMove) -> None:
         source = self._rooms.get(move.from_room, [])

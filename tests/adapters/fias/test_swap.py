@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from pmsbridge.adapters.fias.swap import SwapCollector, held_from_json, held_to_json, plan_swap
+from pmsbridge.adapters.fias.swap import SwapCollector, _position, held_from_json, held_to_json, plan_swap
 from pmsbridge.events import CheckIn, CheckOut, DndSet, Guest, GuestChange, RoomMove
 from pmsbridge.rooms import RoomState
 
@@ -95,6 +97,48 @@ def test_live_move_of_a_whole_room_and_of_an_unlisted_guest():
     )
     assert collector.in_house == {"101": [], "102": [guest(None)], "104": [guest("8")]}
     assert collector.notes == ["room 107: move to 106 of a guest not in the swap left out"]
+
+
+class EveryRoomCollector(SwapCollector):
+    """The collector as first written: a check-in looks for its reservation in every room."""
+
+    def _check_in(self, room: str, guest: Guest, shared: bool) -> None:
+        if guest.reservation is not None:
+            for other, guests in self._rooms.items():
+                if other != room:
+                    guests[:] = [listed for listed in guests if listed.reservation != guest.reservation]
+        guests = self._rooms.setdefault(room, [])
+        index = _position(guests, guest.reservation)
+        if index is not None:
+            guests[index] = guest
+        elif shared:
+            guests.append(guest)
+        else:
+            guests[:] = [guest]
+
+
+ROOMS = st.sampled_from(["101", "102", "103"])
+RESERVATIONS = st.sampled_from([None, "1", "2", "3"])
+SWAP_EVENTS = st.lists(st.one_of(
+    st.builds(check_in, ROOMS, RESERVATIONS, st.sampled_from(["Doe", "Roe"]), st.booleans()),
+    st.builds(lambda room, reservation: CheckOut(source="fias", room=room, reservation=reservation, occurred_at=NOW),
+              ROOMS, RESERVATIONS),
+    st.builds(lambda room, reservation, name: GuestChange(source="fias", room=room, guest=guest(reservation, name),
+                                                          occurred_at=NOW), ROOMS, RESERVATIONS, st.just("Poe")),
+    st.builds(lambda source, room, reservation: RoomMove(source="fias", from_room=source, room=room,
+                                                         reservation=reservation, occurred_at=NOW),
+              ROOMS, ROOMS, RESERVATIONS),
+), max_size=30)
+
+
+@given(SWAP_EVENTS)
+def test_the_in_house_list_is_the_one_a_scan_of_every_room_gives(events):
+    fast, scanning = SwapCollector(), EveryRoomCollector()
+    for number, event in enumerate(events):
+        fast.add(event, f"raw{number}")
+        scanning.add(event, f"raw{number}")
+    assert fast.in_house == scanning.in_house
+    assert fast.notes == scanning.notes
 
 
 def test_other_events_are_not_part_of_the_list():
