@@ -131,4 +131,7 @@ class PbxConnections:
             raise PbxUnreachable(f"cannot connect to the PBX at {settings.url} (pbx.url): {describe_os_error(err)}",
                                  action=action) from err
         connection.sock.settimeout(settings.read_timeout)
+        # Never connect again on its own (http.client would, when the PBX closed it): every
+        # connection passes the checks above.
+        connection.auto_open = 0
         return connection

@@ -140,8 +140,9 @@ def restore_logging(capsys) -> Iterator[None]:
     root.setLevel(level)
 
 
-def self_signed_certificate(directory: Path, name: str = "other", *, rsa_key: bool = False) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost, written as PEM (cert, key)."""
+def self_signed_certificate(directory: Path, name: str = "other", *, rsa_key: bool = False,
+                            hosts: tuple[str, ...] = ("localhost",)) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and ``hosts``, written as PEM (cert, key)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_key else ec.generate_private_key(
         ec.SECP256R1()
     )
@@ -156,7 +157,8 @@ def self_signed_certificate(directory: Path, name: str = "other", *, rsa_key: bo
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                         *(x509.DNSName(host) for host in hosts)]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

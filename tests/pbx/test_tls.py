@@ -74,6 +74,18 @@ def test_a_ca_file_that_did_not_sign_the_certificate_is_refused(make_client, emu
     assert emulator.requests_log == []
 
 
+def test_a_ca_file_certificate_must_name_the_host_of_the_url(make_client, https_server, tmp_path):
+    cert_path, key_path = self_signed_certificate(tmp_path, "elsewhere", hosts=("pbx.example",))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    url, _ = https_server(PbxLikeHandler, context, cert_path)
+    # Served at "localhost", which the certificate does not name (it names 127.0.0.1).
+    client = make_client(url=url.replace("127.0.0.1", "localhost"), tls_fingerprint=None, ca_file=cert_path)
+    with pytest.raises(PbxTlsError, match=r"not trusted by pbx\.ca_file .*localhost"):
+        client.login()
+    assert "up-time" in make_client(url=url, tls_fingerprint=None, ca_file=cert_path).system_status()
+
+
 def test_a_self_signed_certificate_is_not_trusted_by_the_system_cas(make_client):
     client = make_client(tls_fingerprint=None)
     with pytest.raises(PbxTlsError) as caught:
