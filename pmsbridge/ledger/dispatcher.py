@@ -204,6 +204,7 @@ class Dispatcher:
     # -- life cycle -----------------------------------------------------------------
 
     def start(self) -> None:
+        self._documents.clear()
         self.recover()
         self._stopping.clear()
         self.health.running = True
@@ -417,12 +418,16 @@ class Dispatcher:
         self._prepare(settled.claimed)
 
     def _prepare(self, claimed: list[ClaimedDelivery]) -> None:
-        """Build the documents of deliveries just queued (a sender may take one meanwhile)."""
+        """Build the documents of deliveries just queued. One a sender took meanwhile has
+        built its own and is not kept: it would be stale when the delivery comes back."""
         for delivery in claimed:
             try:
-                self._documents[delivery.id] = self.document_for(delivery)
+                document = self.document_for(delivery)
             except (UnmappedRoom, ValueError):
-                pass  # the sender meets the same error and records it
+                continue  # the sender meets the same error and records it
+            with self._changed:
+                if any(queued is delivery for queued in self._queue):
+                    self._documents[delivery.id] = document
 
     def _note_due(self) -> None:
         """With nothing claimable and nothing in hand, find when the earliest retry falls due."""
