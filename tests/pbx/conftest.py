@@ -172,6 +172,26 @@ def self_signed_certificate(directory: Path, name: str = "other", *, rsa_key: bo
     return cert_path, key_path
 
 
+def errors_in_threads(work: Callable[[], None], count: int) -> list[BaseException]:
+    """Run ``work`` in ``count`` threads that start together; what they raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run() -> None:
+        try:
+            start.wait()
+            work()
+        except BaseException as err:  # reported to the test's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 class PbxLikeHandler(BaseHTTPRequestHandler):
     """Answers challenge, login and any other action with status 0, as a PBX would."""
 

@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from datetime import datetime
 
 import pytest
@@ -21,7 +20,7 @@ from pmsbridge.pbx.errors import (
     PbxSessionError,
     PbxUnreachable,
 )
-from tests.pbx.conftest import API_PASSWORD, PMS_PASSWORD, PMS_USER, PbxLikeHandler
+from tests.pbx.conftest import API_PASSWORD, PMS_PASSWORD, PMS_USER, PbxLikeHandler, errors_in_threads
 
 
 def api_requests(emulator, action: str) -> list:
@@ -98,23 +97,11 @@ def test_a_cookie_refused_again_after_the_new_login_is_not_retried_further(make_
 
 
 def test_concurrent_callers_share_one_login(client, emulator):
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
-
     def work() -> None:
-        try:
-            start.wait()
-            for _ in range(5):
-                client.system_status()
-        except BaseException as err:  # reported below, in the test's thread
-            errors.append(err)
+        for _ in range(5):
+            client.system_status()
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_in_threads(work, 8) == []
     assert emulator.counters()["login"] == 1
     assert len(api_requests(emulator, "challenge")) == 1
     assert emulator.counters()["getSystemStatus"] == 40

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-from tests.pbx.conftest import PbxLikeHandler
+from tests.pbx.conftest import PbxLikeHandler, errors_in_threads
 
 
 class KeepAliveHandler(PbxLikeHandler):
@@ -55,20 +54,11 @@ def test_threads_sending_at_once_each_get_a_connection(make_client, https_server
     url, fingerprint = https_server(KeepAliveHandler)
     client = make_client(url=url, tls_fingerprint=fingerprint)
     client.login()
-    errors: list[BaseException] = []
 
     def send() -> None:
-        try:
-            for _ in range(10):
-                client.system_status()
-        except BaseException as err:  # reported below, in the test's thread
-            errors.append(err)
+        for _ in range(10):
+            client.system_status()
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_in_threads(send, 4) == []
     assert len(KeepAliveHandler.ports) == 42
     assert len(set(KeepAliveHandler.ports)) <= 4
