@@ -162,9 +162,12 @@ class RoomBooks:
     confirmed: PbxRoom
     expected: PbxRoom
     refused: dict[str, str | int]
+    degraded: str | None = None
+    """The room's flag: what the PBX or the door left out (as read with the row, else None)."""
 
     @classmethod
-    def from_row(cls, state: str, confirmed: str | None, expected: str | None, refused: str | None) -> RoomBooks:
+    def from_row(cls, state: str, confirmed: str | None, expected: str | None, refused: str | None,
+                 degraded: str | None = None) -> RoomBooks:
         desired = RoomState.model_validate_json(state)
         refused_fields = json.loads(refused) if refused else {}
         # NULL: a row from before the PBX's state was kept, taken as holding the desired state.
@@ -172,7 +175,7 @@ class RoomBooks:
         return cls(desired,
                    PbxRoom.model_validate_json(confirmed) if confirmed else as_desired,
                    PbxRoom.model_validate_json(expected) if expected else as_desired,
-                   refused_fields)
+                   refused_fields, degraded)
 
     @property
     def target(self) -> PbxRoom:
@@ -306,7 +309,7 @@ class _HotStatements:
         # FOR UPDATE holds the row on PostgreSQL; SQLite's IMMEDIATE transaction already
         # holds the whole database, and the clause is left out there.
         self.room_state = compiled(
-            select(rooms.c.state, rooms.c.confirmed, rooms.c.expected, rooms.c.refused)
+            select(rooms.c.state, rooms.c.confirmed, rooms.c.expected, rooms.c.refused, rooms.c.degraded)
             .where(rooms.c.room == value("room_name")).with_for_update())
         self.insert_room = compiled(
             dialect_insert(dialect)(rooms).values(room=value("room_name"), state=value("new_state"),
@@ -328,7 +331,6 @@ class _HotStatements:
             update(deliveries)
             .where(deliveries.c.room == value("room_name"), _in_states(deliveries.c.state, CLAIMABLE))
             .values(state=DeliveryState.SKIPPED.value, note=value("new_note")))
-        self.room_degraded = compiled(select(rooms.c.degraded).where(rooms.c.room == value("room_name")))
         self.flag_degraded = compiled(update(rooms).where(rooms.c.room == value("room_name"))
                                       .values(degraded=value("new_degraded")))
         self.flag_room = compiled(update(rooms).where(rooms.c.room == value("room_name"))
@@ -598,7 +600,7 @@ class Ledger:
             # flagged until it takes the field (see _book_outcomes).
             if door_notes and outcome.states[event.room].occupied:
                 tx.execute(sql.flag_degraded, room_name=event.room, new_degraded="; ".join(door_notes))
-            elif not door_notes and not books[event.room].refused:
+            elif not door_notes and not books[event.room].refused and books[event.room].degraded is not None:
                 tx.execute(sql.flag_degraded, room_name=event.room, new_degraded=None)
         problem = "; ".join(problems or notes) or None
         if problem or problems:
@@ -785,7 +787,7 @@ class Ledger:
             return
         books = RoomBooks.from_row(*stored)
         confirmed, expected, refused = books.confirmed, books.expected, dict(books.refused)
-        degraded = tx.scalar(sql.room_degraded, room_name=room)
+        degraded = books.degraded
         for result in sorted(delivered, key=lambda result: result.delivery_id):
             confirmed = pbx_after(confirmed, result.applied)
             if result.applied.operation == "checkout":
@@ -1117,7 +1119,7 @@ class Ledger:
             tx.execute(sql.store_room_pbx, room_name=room, new_confirmed=seen.model_dump_json(),
                        new_expected=books.target.model_dump_json(),
                        new_refused=json.dumps(books.refused) if books.refused else None,
-                       new_degraded=tx.scalar(sql.room_degraded, room_name=room))
+                       new_degraded=books.degraded)
             if operations:
                 summary = ", ".join(op.operation for op in operations)
                 tx.execute(sql.insert_audit, now=now, new_actor=actor, new_action="repair", room_name=room,
