@@ -47,6 +47,14 @@ def legacy_context() -> ssl.SSLContext:
     return context
 
 
+def unverified_context(legacy: bool) -> ssl.SSLContext:
+    """urllib3's defaults with nothing checked in the handshake (``legacy``: old firmware's DH)."""
+    context = legacy_context() if legacy else create_urllib3_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def trust_context(settings: PbxSettings) -> ssl.SSLContext:
     """The SSL context for connections to the PBX under the [pbx] trust settings.
 
@@ -55,11 +63,9 @@ def trust_context(settings: PbxSettings) -> ssl.SSLContext:
     otherwise the certificate must chain to pbx.ca_file, or to the system's CAs, and name
     the host of pbx.url.
     """
-    context = legacy_context() if settings.legacy_tls else create_urllib3_context()
     if settings.tls_fingerprint or not settings.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
+        return unverified_context(settings.legacy_tls)
+    context = legacy_context() if settings.legacy_tls else create_urllib3_context()
     context.verify_mode = ssl.CERT_REQUIRED
     context.check_hostname = True
     if settings.ca_file is not None:
@@ -133,9 +139,7 @@ def fetch_fingerprint(url: str, timeout: float, *, legacy: bool = False) -> str:
     host, port = parts.hostname, parts.port or 443
     if not host:
         raise ValueError(f"{url!r} has no host")
-    context = legacy_context() if legacy else create_urllib3_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_context(legacy)
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
